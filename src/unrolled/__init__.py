@@ -1,0 +1,25 @@
+"""unrolled: recurrent networks (RNN, LSTM, GRU) written from their equations in NumPy.
+
+Notation, used in every docstring and shape comment:
+
+====  ===============================================
+B     batch size
+T     time steps (sequence length)
+D     input size (features per step)
+H     hidden size
+V     vocabulary size
+G     gates: 4 for the LSTM (i, f, g, o), 3 for the GRU (r, z, n), 1 for the RNN
+====  ===============================================
+
+Layouts and parameter names follow ``torch.nn`` (time-major ``(T, B, D)`` unless
+``batch_first=True``; ``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so a state dict moves
+between unrolled and PyTorch without reshuffling. Every part is a forward / backward pair:
+``forward`` caches what ``backward`` needs, ``backward`` returns the input gradient and adds
+parameter gradients into ``module.grads``.
+"""
+
+from .activations import dsigmoid, dtanh, log_softmax, relu, sigmoid, softmax, tanh
+from .module import Module
+from .recurrent import GRU, LSTM, RNN
+
+__version__ = "0.1.0"

@@ -1,0 +1,359 @@
+"""Optimizers, gradient clipping and learning-rate schedules, each matching ``torch.optim``.
+
+Training is the seed's gradient descent (seed 004, eq. 13-15): after BPTT fills ``grads``,
+every parameter matrix moves against its gradient,
+
+    W_hx <- W_hx - eta * dL/dW_hx,   W_hh <- W_hh - eta * dL/dW_hh,   W_yh <- W_yh - eta * dL/dW_yh.
+
+``SGD`` adds momentum, Nesterov and L2 weight decay; ``Adam`` / ``AdamW`` rescale each step by
+running moments of the gradient. Parameters are updated in place (models keep references to
+them) and keep their dtype; gradients are read, never changed, by ``step``. ``clip_grad_norm_``
+is the usual answer to the exploding gradients that seed 004 (section 9) warns about.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _pair(obj):
+    """``(params, grads)`` of a Module-like object or a ``(params_dict, grads_dict)`` tuple."""
+    if hasattr(obj, "params") and hasattr(obj, "grads"):
+        return obj.params, obj.grads
+    if isinstance(obj, tuple) and len(obj) == 2 and all(isinstance(d, dict) for d in obj):
+        return obj
+    return None
+
+
+def _collect(params) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, param, grad)`` triples; names get an ``"i."`` prefix when a list is given."""
+    single = _pair(params)
+    if single is not None:
+        sources = [("", *single)]
+    elif isinstance(params, (list, tuple)):
+        sources = []
+        for i, obj in enumerate(params):
+            pair = _pair(obj)
+            if pair is None:
+                raise ValueError(
+                    f"params[{i}] is a {type(obj).__name__}; pass Modules (objects with .params "
+                    "and .grads dicts) or (params_dict, grads_dict) tuples"
+                )
+            sources.append((f"{i}.", *pair))
+    else:
+        raise ValueError(
+            f"cannot optimize a {type(params).__name__}; pass a Module, a list of Modules or a "
+            "(params_dict, grads_dict) tuple"
+        )
+    triples, seen = [], set()
+    for prefix, p_dict, g_dict in sources:
+        if set(p_dict) != set(g_dict):
+            raise ValueError(f"params and grads must have the same keys, got {sorted(p_dict)} "
+                             f"and {sorted(g_dict)}")
+        for k, p in p_dict.items():
+            g = g_dict[k]
+            if g.shape != p.shape:
+                raise ValueError(f"grad {prefix + k!r} has shape {g.shape}, param has {p.shape}")
+            if id(p) in seen:  # a second in-place update of the same array would double the step
+                raise ValueError(f"parameter {prefix + k!r} is listed twice; pass each Module once")
+            seen.add(id(p))
+            triples.append((prefix + k, p, g))
+    return triples
+
+
+def _require(ok: bool, name: str, value, fix: str) -> None:
+    """ValueError naming the fix unless ``ok``; comparisons with NaN are False, so NaN fails."""
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid; {fix}")
+
+
+class Optimizer:
+    """Shared machinery: the (name, param, grad) triples, per-parameter state and checkpoints.
+
+    Subclasses list their hyperparameters in ``_HYPER``, check them in ``_validate`` and update
+    one parameter in ``_update(p, g, state)``; ``step_count`` is the number of ``step`` calls.
+    """
+
+    _HYPER: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params) -> None:
+        self.entries = _collect(params)
+        self.state: dict[str, dict[str, np.ndarray]] = {name: {} for name, _, _ in self.entries}
+        self.step_count = 0
+
+    def _validate(self) -> None:
+        _require(self.lr >= 0, "lr", self.lr, "use a learning rate >= 0, such as 1e-3")
+
+    def step(self) -> None:
+        """Update every parameter in place from its current gradient."""
+        self.step_count += 1
+        for name, p, g in self.entries:
+            self._update(p, g, self.state[name])
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero in place (backward accumulates with ``+=``)."""
+        for _, _, g in self.entries:
+            g.fill(0.0)
+
+    def state_dict(self) -> dict:
+        """Copies of the buffers plus JSON-serialisable metadata, enough for an exact resume."""
+        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in self._hyper().items()}
+        return {
+            "type": type(self).__name__,
+            "hyperparams": hyper,
+            "step_count": self.step_count,
+            "state": {name: {k: v.copy() for k, v in s.items()} for name, s in self.state.items()},
+        }
+
+    def _hyper(self) -> dict:
+        return {k: getattr(self, k) for k in self._HYPER}
+
+    def load_state_dict(self, state: dict) -> "Optimizer":
+        """Restore hyperparameters, step count and buffers; nothing changes unless all fit."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"state dict is from a {state.get('type')!r} optimizer; load it into "
+                             f"a {state.get('type')} instead of a {type(self).__name__}")
+        names = {name: p for name, p, _ in self.entries}
+        if set(state["state"]) != set(names):
+            raise ValueError(f"state dict has parameters {sorted(state['state'])}, this optimizer "
+                             f"has {sorted(names)}; build it over the same model")
+        buffers = {}
+        for name, s in state["state"].items():
+            for k, v in s.items():
+                v = np.asarray(v)
+                if v.shape != names[name].shape:
+                    raise ValueError(f"buffer {name}.{k} has shape {v.shape}, "
+                                     f"expected {names[name].shape}")
+            buffers[name] = {k: np.array(v, dtype=names[name].dtype) for k, v in s.items()}
+        old = self._hyper()
+        for k, v in state["hyperparams"].items():
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        try:
+            self._validate()
+        except ValueError:
+            for k, v in old.items():
+                setattr(self, k, v)
+            raise
+        self.state = buffers
+        self.step_count = int(state["step_count"])
+        return self
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
+
+    With weight decay lambda, momentum mu, dampening tau and ``b`` the momentum buffer::
+
+        d = dL/dW + lambda * W                         (L2 penalty folded into the gradient)
+        b = d                     on the first step,
+        b = mu * b + (1 - tau) * d  afterwards
+        d = d + mu * b  if nesterov  else  b           (only when mu > 0)
+        W <- W - eta * d
+
+    With ``momentum=0`` and ``weight_decay=0`` this is exactly seed 004 eq. 13-15.
+    """
+
+    _HYPER = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(params)
+        self.lr, self.momentum, self.dampening = lr, momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+        self._validate()
+
+    def _validate(self) -> None:
+        super()._validate()
+        _require(0 <= self.momentum < 1, "momentum", self.momentum,
+                 "use a value in [0, 1): 0.9 is usual, 0 disables momentum")
+        _require(0 <= self.dampening <= 1, "dampening", self.dampening,
+                 "use a value in [0, 1]; 0 means no dampening")
+        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay,
+                 "use a value >= 0; 0 disables it")
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening=0; set momentum=0.9 "
+                             "and dampening=0, or nesterov=False")
+
+    def _update(self, p, g, state):
+        d = g + self.weight_decay * p if self.weight_decay else g
+        if self.momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = np.array(d, dtype=p.dtype)
+            else:
+                b = state["momentum_buffer"]
+                b *= self.momentum
+                b += (1.0 - self.dampening) * d
+            b = state["momentum_buffer"]
+            d = d + self.momentum * b if self.nesterov else b
+        p -= self.lr * d
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``; weight decay is L2 added to the gradient.
+
+    At step t with gradient g, moments m and v (zero at t = 0)::
+
+        g = g + lambda * W                   (Adam; AdamW instead does W <- W * (1 - eta*lambda))
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)                (amsgrad only; then v_max replaces v below)
+        W <- W - eta / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    _HYPER = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params)
+        self.lr, self.betas, self.eps = lr, tuple(betas), eps
+        self.weight_decay, self.amsgrad = weight_decay, amsgrad
+        self._validate()
+
+    def _validate(self) -> None:
+        super()._validate()
+        if len(self.betas) != 2:
+            raise ValueError(f"betas={self.betas!r} must be a pair such as (0.9, 0.999)")
+        for i, b in enumerate(self.betas):
+            _require(0 <= b < 1, f"betas[{i}]", b, "each beta must lie in [0, 1); the usual "
+                     "pair is (0.9, 0.999)")
+        _require(self.eps >= 0, "eps", self.eps, "use a small positive value such as 1e-8")
+        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay,
+                 "use a value >= 0; 0 disables it")
+
+    def _update(self, p, g, state):
+        beta1, beta2 = self.betas
+        t = self.step_count
+        if self.weight_decay and self._decoupled:
+            p *= 1.0 - self.lr * self.weight_decay
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        if not state:
+            state["exp_avg"], state["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(p)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1.0 - beta1) * (g - m)  # torch's lerp form of beta1 * m + (1 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * g * g
+        if self.amsgrad:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        denom = np.sqrt(v) / math.sqrt(1.0 - beta2**t) + self.eps
+        p -= (self.lr / (1.0 - beta1**t)) * (m / denom)
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter), as ``torch.optim.AdamW``: Adam with decoupled weight decay,
+    ``W <- W * (1 - eta * lambda)`` before the Adam step, so decay is not rescaled by ``v``."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+def _grad_arrays(grads) -> list[np.ndarray]:
+    """Gradient arrays from a dict, a Module-like object with ``.grads``, or a list of those."""
+    if isinstance(grads, dict):
+        return list(grads.values())
+    if hasattr(grads, "grads"):
+        return list(grads.grads.values())
+    if isinstance(grads, (list, tuple)):
+        return [g for item in grads for g in _grad_arrays(item)]
+    if isinstance(grads, np.ndarray):
+        return [grads]
+    raise ValueError(f"cannot clip a {type(grads).__name__}; pass a dict of gradient arrays, a "
+                     "Module or a list of those")
+
+
+def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale all gradients in place so their joint norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: ``total = ||(||g_1||, ..., ||g_n||)||_p`` and every
+    ``g *= min(1, max_norm / (total + 1e-6))``. Returns ``total``, the norm before clipping.
+    """
+    _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
+    _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
+    arrays = _grad_arrays(grads)
+    if not arrays:
+        return 0.0
+    norms = [np.linalg.norm(g.ravel(), ord=norm_type) for g in arrays]
+    total = float(np.linalg.norm(np.asarray(norms, dtype=np.float64), ord=norm_type))
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    if coef < 1.0:
+        for g in arrays:
+            g *= coef
+    return total
+
+
+def clip_grad_value_(grads, clip_value: float) -> None:
+    """Clamp every gradient entry in place to ``[-clip_value, clip_value]``."""
+    _require(clip_value > 0, "clip_value", clip_value, "use a positive bound such as 1.0")
+    for g in _grad_arrays(grads):
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+class LRScheduler:
+    """Changes ``optimizer.lr`` once per epoch; call ``step()`` after the epoch's updates.
+
+    As in torch, building the scheduler counts as epoch 0 and leaves the rate alone; each
+    ``step()`` then multiplies the current rate by ``gamma`` when ``_decays(epoch)`` says so.
+    """
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        _require(gamma > 0, "gamma", gamma, "use a positive decay factor, usually in (0, 1]")
+        self.optimizer, self.gamma = optimizer, gamma
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def _decays(self, epoch: int) -> bool:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        if self._decays(self.last_epoch):
+            self.optimizer.lr = self.optimizer.lr * self.gamma
+
+    def get_last_lr(self) -> float:
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        """Plain numbers (JSON-serialisable); the rate itself lives in the optimizer's state."""
+        state = {k: v for k, v in vars(self).items() if k != "optimizer"}
+        return {"type": type(self).__name__, **state}
+
+    def load_state_dict(self, state: dict) -> "LRScheduler":
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"state dict is from a {state.get('type')!r}; load it into that "
+                             f"scheduler instead of a {type(self).__name__}")
+        for k, v in state.items():
+            if k != "type":
+                setattr(self, k, v)
+        return self
+
+
+class StepLR(LRScheduler):
+    """``lr = base_lr * gamma ** (epoch // step_size)``, as ``torch.optim.lr_scheduler.StepLR``."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"step_size={step_size!r} is invalid; use a positive whole number "
+                             "of epochs")
+        super().__init__(optimizer, gamma)
+        self.step_size = step_size
+
+    def _decays(self, epoch: int) -> bool:
+        return epoch % self.step_size == 0
+
+
+class ExponentialLR(LRScheduler):
+    """``lr = base_lr * gamma ** epoch``, as ``torch.optim.lr_scheduler.ExponentialLR``."""
+
+    def _decays(self, epoch: int) -> bool:
+        return True
