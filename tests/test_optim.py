@@ -238,14 +238,18 @@ def random_grads(seed, scale):
     return {k: scale * rng.standard_normal(s) for k, s in SHAPES.items()}
 
 
+def torch_params_with_grads(grads):
+    params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads.values()]
+    for p, g in zip(params, grads.values()):
+        p.grad = torch.tensor(g)  # a copy: ours clips the numpy arrays, torch its own
+    return params
+
+
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])
 def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     grads = random_grads(2, 3.0)
-    tensors = [torch.tensor(g) for g in grads.values()]
-    params = [torch.zeros_like(t, requires_grad=True) for t in tensors]
-    for p, t in zip(params, tensors):
-        p.grad = t
+    params = torch_params_with_grads(grads)
     expected = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type).item()
     total = clip_grad_norm_(grads, max_norm, norm_type)
     assert_close(total, expected, 1e-12, f"total norm (p={norm_type})")
@@ -280,11 +284,11 @@ def test_clip_grad_norm_keeps_float32():
 @pytest.mark.parametrize("clip_value", [0.3, 1e6])
 def test_clip_grad_value_matches_torch(clip_value):
     grads = random_grads(5, 1.0)
-    tensors = [torch.tensor(g) for g in grads.values()]
-    torch.nn.utils.clip_grad_value_(tensors, clip_value)
+    params = torch_params_with_grads(grads)
+    torch.nn.utils.clip_grad_value_(params, clip_value)
     clip_grad_value_(grads, clip_value)
-    for (k, g), t in zip(grads.items(), tensors):
-        assert_close(g, t.numpy(), 0.0, f"clip_grad_value_ {k}")
+    for (k, g), p in zip(grads.items(), params):
+        assert_close(g, p.grad.numpy(), 0.0, f"clip_grad_value_ {k}")
 
 
 SCHEDULERS = [

@@ -81,3 +81,6 @@ class Module:
 
     def num_parameters(self) -> int:
         return int(sum(p.size for p in self.params.values()))
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)

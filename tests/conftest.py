@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+import unrolled
+
+LAYERS = {
+    "rnn_tanh": lambda *a, **k: unrolled.RNN(*a, nonlinearity="tanh", **k),
+    "rnn_relu": lambda *a, **k: unrolled.RNN(*a, nonlinearity="relu", **k),
+    "lstm": unrolled.LSTM,
+    "gru": unrolled.GRU,
+}
+
+
+def make_layer(mode, D, H, **kw):
+    kw.setdefault("dtype", np.float64)
+    kw.setdefault("seed", 0)
+    return LAYERS[mode](D, H, **kw)
+
+
+def random_state(m, B, rng):
+    """A random initial state of the right structure for layer ``m``."""
+    shape = (m.num_layers * m.num_directions, B, m.hidden_size)
+    h = rng.standard_normal(shape) * 0.5
+    return (h, rng.standard_normal(shape) * 0.5) if m.cell.has_cell_state else h
+
+
+def as_list(state):
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
