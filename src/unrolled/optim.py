@@ -28,34 +28,23 @@ def _pair(obj):
 
 
 def _collect(params) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, param, grad)`` triples; names get an ``"i."`` prefix when a list is given."""
-    single = _pair(params)
-    if single is not None:
-        sources = [("", *single)]
+    """``(name, param, grad)`` triples; with a list, names get an ``"i."`` prefix to stay unique."""
+    if _pair(params) is not None:
+        sources = {"": _pair(params)}
     elif isinstance(params, (list, tuple)):
-        sources = []
-        for i, obj in enumerate(params):
-            pair = _pair(obj)
-            if pair is None:
-                raise ValueError(
-                    f"params[{i}] is a {type(obj).__name__}; pass Modules (objects with .params "
-                    "and .grads dicts) or (params_dict, grads_dict) tuples"
-                )
-            sources.append((f"{i}.", *pair))
+        sources = {f"{i}.": _pair(obj) for i, obj in enumerate(params)}
     else:
-        raise ValueError(
-            f"cannot optimize a {type(params).__name__}; pass a Module, a list of Modules or a "
-            "(params_dict, grads_dict) tuple"
-        )
+        sources = {"": None}
     triples, seen = [], set()
-    for prefix, p_dict, g_dict in sources:
-        if set(p_dict) != set(g_dict):
-            raise ValueError(f"params and grads must have the same keys, got {sorted(p_dict)} "
-                             f"and {sorted(g_dict)}")
-        for k, p in p_dict.items():
-            g = g_dict[k]
-            if g.shape != p.shape:
-                raise ValueError(f"grad {prefix + k!r} has shape {g.shape}, param has {p.shape}")
+    for prefix, pair in sources.items():
+        if pair is None:
+            raise ValueError(f"cannot optimize {params!r:.60}; pass a Module (with .params and "
+                             ".grads dicts), a list of Modules or a (params_dict, grads_dict) tuple")
+        for k, p in pair[0].items():
+            g = pair[1].get(k)
+            if g is None or g.shape != p.shape:
+                raise ValueError(f"parameter {prefix + k!r} has no gradient of shape {p.shape}; "
+                                 "give grads the same keys and shapes as params")
             if id(p) in seen:  # a second in-place update of the same array would double the step
                 raise ValueError(f"parameter {prefix + k!r} is listed twice; pass each Module once")
             seen.add(id(p))
@@ -102,16 +91,14 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """Copies of the buffers plus JSON-serialisable metadata, enough for an exact resume."""
-        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in self._hyper().items()}
+        hyper = {k: getattr(self, k) for k in self._HYPER}
+        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in hyper.items()}
         return {
             "type": type(self).__name__,
             "hyperparams": hyper,
             "step_count": self.step_count,
             "state": {name: {k: v.copy() for k, v in s.items()} for name, s in self.state.items()},
         }
-
-    def _hyper(self) -> dict:
-        return {k: getattr(self, k) for k in self._HYPER}
 
     def load_state_dict(self, state: dict) -> "Optimizer":
         """Restore hyperparameters, step count and buffers; nothing changes unless all fit."""
@@ -124,21 +111,17 @@ class Optimizer:
                              f"has {sorted(names)}; build it over the same model")
         buffers = {}
         for name, s in state["state"].items():
-            for k, v in s.items():
-                v = np.asarray(v)
-                if v.shape != names[name].shape:
-                    raise ValueError(f"buffer {name}.{k} has shape {v.shape}, "
-                                     f"expected {names[name].shape}")
-            buffers[name] = {k: np.array(v, dtype=names[name].dtype) for k, v in s.items()}
-        old = self._hyper()
-        for k, v in state["hyperparams"].items():
-            setattr(self, k, tuple(v) if isinstance(v, list) else v)
-        try:
-            self._validate()
-        except ValueError:
-            for k, v in old.items():
-                setattr(self, k, v)
-            raise
+            shape, dtype = names[name].shape, names[name].dtype
+            buffers[name] = {k: np.array(v, dtype=dtype) for k, v in s.items()}
+            if any(v.shape != shape for v in buffers[name].values()):
+                raise ValueError(f"buffers of {name!r} do not have its shape {shape}; build the "
+                                 "optimizer over the model the state dict was saved from")
+        hyper = {k: state["hyperparams"][k] for k in self._HYPER}
+        hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}
+        probe = object.__new__(type(self))  # validate on a scratch object: all or nothing
+        probe.__dict__.update(hyper)
+        probe._validate()
+        self.__dict__.update(hyper)
         self.state = buffers
         self.step_count = int(state["step_count"])
         return self
