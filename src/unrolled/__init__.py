@@ -19,7 +19,10 @@ parameter gradients into ``module.grads``.
 """
 
 from .activations import dsigmoid, dtanh, log_softmax, relu, sigmoid, softmax, tanh
+from .gradcheck import gradcheck
+from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
+from .parts import Dropout, Embedding, Linear, Sequential
 from .recurrent import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
