@@ -357,7 +357,9 @@ BAD = [
     (lambda: Adam(_model(), betas=(float("nan"), 0.999)), "betas"),
     (lambda: Adam(_model(), eps=-1.0), "eps"),
     (lambda: AdamW(_model(), weight_decay=float("nan")), "weight_decay"),
-    (lambda: SGD([_model(), "oops"], lr=0.1), "params"),
+    (lambda: SGD([_model(), "oops"], lr=0.1), "pass a Module"),
+    (lambda: SGD(({"w": np.zeros(2)}, {"w": np.zeros(3)}), lr=0.1), "gradient of shape"),
+    (lambda: SGD(({"w": np.zeros(2)}, {}), lr=0.1), "gradient of shape"),
     (lambda: clip_grad_norm_(random_grads(0, 1.0), 0.0), "max_norm"),
     (lambda: clip_grad_norm_(random_grads(0, 1.0), float("nan")), "max_norm"),
     (lambda: clip_grad_value_(random_grads(0, 1.0), -1.0), "clip_value"),
@@ -371,7 +373,7 @@ def test_bad_hyperparameters_raise(make, word):
     with pytest.raises(ValueError, match=word) as info:
         make()
     # the message must name the fix, not just the problem
-    assert any(w in str(info.value) for w in ("use", "set", "must", "pass")), str(info.value)
+    assert any(w in str(info.value) for w in ("use", "set", "must", "pass", "give")), str(info.value)
 
 
 def test_shared_parameter_listed_twice_is_rejected():
