@@ -3,19 +3,33 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from unrolled import unroll
+
 from conftest import as_list, make_layer, random_state
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     mode=st.sampled_from(["rnn_tanh", "rnn_relu", "lstm", "gru"]),
     B=st.integers(1, 4), T=st.integers(1, 6), D=st.integers(1, 5), H=st.integers(1, 6),
     num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
     residual=st.booleans(), use_lengths=st.booleans(), seed=st.integers(0, 2**16),
     dtype=st.sampled_from([np.float32, np.float64]),
+    compiled_loop=st.booleans(),
 )
 def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual,
-                               use_lengths, seed, dtype):
+                               use_lengths, seed, dtype, compiled_loop):
+    """Both fast variants -- the whole loop compiled, and BLAS per step with compiled gates --
+    against the reference, in float64 and float32."""
+    saved = unroll.COMPILED_LOOP_MACS
+    unroll.COMPILED_LOOP_MACS = 1 << 62 if compiled_loop else 0
+    try:
+        _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype)
+    finally:
+        unroll.COMPILED_LOOP_MACS = saved
+
+
+def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):
     rng = np.random.default_rng(seed)
     lengths = rng.integers(1, T + 1, size=B) if use_lengths else None
     outs = {}

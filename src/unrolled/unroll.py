@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels import KERNELS
+
 
 def _time(k: int, T: int, reverse: bool) -> int:
     return T - 1 - k if reverse else k
@@ -39,85 +41,92 @@ def _freeze(new, old, m):
 
 # --- fast schedule ---------------------------------------------------------------------------------
 
+# Below this many multiply-adds in one step's recurrent product, the whole loop runs compiled
+# (with the kernels' own small matrix product): per-step Python and BLAS call overhead would
+# otherwise dominate. Above it, BLAS does the recurrent GEMM and only the gate math is compiled.
+COMPILED_LOOP_MACS = 1 << 16
+
+
+def _compiled_loop(B: int, H: int, GH: int) -> bool:
+    return B * H * GH <= COMPILED_LOOP_MACS
+
+
+def _step_masks(mask, T, B, dtype):
+    """(T, B) row masks for the kernels: 1 where the sequence is running, 0 after its end."""
+    return np.ones((T, B), dtype=dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+
 
 def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``)."""
+    kernels, flag = KERNELS[cell.name]
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
-    H = h0.shape[1]
+    H, GH = h0.shape[1], W_hh.shape[0]
     xw = x.reshape(T * B, D) @ W_ih.T  # (T*B, G*H): one GEMM for every input step
     if b_ih is not None:
         xw += b_ih
-    xw = xw.reshape(T, B, -1)  # (T, B, G*H)
-    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # (T+1, B, H)
+    xw = xw.reshape(T, B, GH)  # (T, B, G*H)
+    b = b_hh if b_hh is not None else np.zeros(GH, dtype=x.dtype)
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # (T+1, B, H), processing order
     hs[0] = h0
-    cs = None
+    cs = hs  # cells without a cell state never touch it
     if c0 is not None:
         cs = np.empty((T + 1, B, H), dtype=x.dtype)
         cs[0] = c0
-    caches = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
-    W_hhT = W_hh.T
-    for k in range(T):
-        t = _time(k, T, reverse)
-        m = None if mask is None else mask[t]
-        hw = hs[k] @ W_hhT  # (B, G*H): the recurrent GEMM
-        c_prev = None if cs is None else cs[k]
-        h, c = cell.step(xw[t], hw, b_hh, hs[k], c_prev, caches[k if keep else 0])
-        hs[k + 1] = _freeze(h, hs[k], m)
-        if cs is not None:
-            cs[k + 1] = _freeze(c, cs[k], m)
+    cache = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
+    masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
+    loop = _compiled_loop(B, H, GH)
+    if loop:
+        kernels.forward_loop(xw, np.ascontiguousarray(W_hh.T), b, hs, cs, cache, masks, reverse, flag)
+    else:
+        hw = np.empty((B, GH), dtype=x.dtype)
+        W_hhT = W_hh.T
+        for s in range(T):
+            t = _time(s, T, reverse)
+            np.matmul(hs[s], W_hhT, out=hw)  # (B, G*H): the recurrent GEMM
+            kernels.forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[s if keep else 0],
+                                 masks[t], flag)
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
-    cache = (x, hs, cs, caches, mask, reverse) if keep else None
-    return y, hs[T], (None if cs is None else cs[T]), cache
+    saved = (x, hs, cs, cache, masks, reverse, loop) if keep else None
+    return y, hs[T], (None if c0 is None else cs[T]), saved
 
 
-def backward_fast(cell, dy, dh_T, dc_T, cache, params, grads):
+def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     """BPTT for ``forward_fast``: dy (T, B, H) -> dx (T, B, D), dh_0, dc_0.
 
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
-    x, hs, cs, caches, mask, reverse = cache
+    kernels, flag = KERNELS[cell.name]
+    x, hs, cs, cache, masks, reverse, loop = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
-    dxw = np.empty((T, B, W_hh.shape[0]), dtype=x.dtype)  # (T, B, G*H), by time
-    dhw = dxw if cell.shared_da else np.empty_like(dxw)
-    if mask is not None:
-        dy = dy * mask  # outputs past a sequence's end are constant 0
-    dh = dh_T.copy()
-    dc = None if dc_T is None else dc_T.copy()
-    for k in reversed(range(T)):
-        t = _time(k, T, reverse)
-        dh = dh + dy[t]  # the output's gradient joins the one carried from step t+1
-        dh_in, dc_in = dh, dc
-        if mask is not None:
-            m = mask[t]
-            dh_in = dh * m
-            dc_in = None if dc is None else dc * m
-        c_prev = None if cs is None else cs[k]
-        dh_direct, dc_prev = cell.step_backward(
-            dh_in, dc_in, caches[k], hs[k + 1], hs[k], c_prev, dxw[t], dhw[t]
-        )
-        dh_prev = dhw[t] @ W_hh  # (B, H): back through the recurrent GEMM
-        if dh_direct is not None:
-            dh_prev += dh_direct
-        if mask is not None:  # an ended sequence passes its gradient straight through
-            dh_prev += dh - dh_in
-            if dc is not None:
-                dc_prev += dc - dc_in
-        dh, dc = dh_prev, dc_prev
+    GH = W_hh.shape[0]
+    dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    da = np.empty((T, B, GH), dtype=x.dtype)  # (T, B, G*H), by time: d pre-activation
+    da_h = da if cell.shared_da else np.empty_like(da)
+    dh_rec = np.array(dh_T, dtype=x.dtype)  # (B, H): the part of dh that came through W_hh
+    dh_carry = np.zeros_like(dh_rec)  # the part that did not
+    dc = dh_carry.copy() if dc_T is None else np.array(dc_T, dtype=x.dtype)
+    if loop:
+        kernels.backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag)
+    else:
+        for s in reversed(range(T)):
+            t = _time(s, T, reverse)
+            kernels.backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s],
+                                  masks[t], da[t], da_h[t], flag)
+            np.matmul(da_h[t], W_hh, out=dh_rec)  # (B, H): back through the recurrent GEMM
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
     dW_ih, dW_hh, db_ih, db_hh = grads
-    GH = dxw.shape[2]
     h_prev = _by_time(hs[:-1], reverse).reshape(T * B, -1)  # (T*B, H), by time
-    dW_ih += dxw.reshape(T * B, GH).T @ x.reshape(T * B, D)
-    dW_hh += dhw.reshape(T * B, GH).T @ h_prev
+    dW_ih += da.reshape(T * B, GH).T @ x.reshape(T * B, D)
+    dW_hh += da_h.reshape(T * B, GH).T @ h_prev
     if b_ih is not None:
-        db_ih += dxw.sum(axis=(0, 1))
-        db_hh += dhw.sum(axis=(0, 1))
-    dx = (dxw.reshape(T * B, GH) @ W_ih).reshape(T, B, D)  # one GEMM for every input step
-    return dx, dh, dc
+        db_ih += da.sum(axis=(0, 1))
+        db_hh += da_h.sum(axis=(0, 1))
+    dx = (da.reshape(T * B, GH) @ W_ih).reshape(T, B, D)  # one GEMM for every input step
+    return dx, dh_rec + dh_carry, (None if dc_T is None else dc)
 
 
 # --- reference schedule: the cell's own step, one at a time ---------------------------------------

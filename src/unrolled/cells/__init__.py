@@ -1,13 +1,10 @@
-"""One step of each recurrent cell, forward and backward, in plain NumPy.
+"""One step of each recurrent cell, forward and backward, in plain NumPy: the reference.
 
-Each module holds two forms of the same equations:
+Each module's ``forward`` / ``backward`` are written line by line from the seeds, matrix
+products included. The fast schedule of ``unrolled.unroll`` runs the same gate math compiled
+(``unrolled.kernels``) with the products hoisted out of the time loop; tests pin the two.
 
-* ``forward`` / ``backward``: the reference, one step with its own matrix products, written
-  line by line from the seeds;
-* ``step`` / ``step_backward``: only the gate math, for the fast schedule of
-  ``unrolled.recurrent`` (input projection and weight gradients hoisted out of the time loop).
-
-``CELLS[mode]`` bundles both with the facts the time loop needs (number of gates, cache width).
+``CELLS[mode]`` bundles a cell with the facts the time loop needs.
 """
 
 from __future__ import annotations
@@ -28,23 +25,13 @@ class CellSpec:
     shared_da: bool  # input and recurrent pre-activations share one gradient
     forward: Callable
     backward: Callable
-    step: Callable
-    step_backward: Callable
-
-
-def _rnn(nonlinearity: str) -> CellSpec:
-    step, step_backward = rnn.make_step(nonlinearity)
-    return CellSpec(
-        f"rnn_{nonlinearity}", rnn.G, False, rnn.CACHE_WIDTH, rnn.SHARED_DA,
-        partial(rnn.forward, nonlinearity=nonlinearity), rnn.backward, step, step_backward,
-    )
 
 
 CELLS = {
-    "rnn_tanh": _rnn("tanh"),
-    "rnn_relu": _rnn("relu"),
-    "lstm": CellSpec("lstm", lstm.G, True, lstm.CACHE_WIDTH, lstm.SHARED_DA,
-                     lstm.forward, lstm.backward, lstm.step, lstm.step_backward),
-    "gru": CellSpec("gru", gru.G, False, gru.CACHE_WIDTH, gru.SHARED_DA,
-                    gru.forward, gru.backward, gru.step, gru.step_backward),
+    "rnn_tanh": CellSpec("rnn_tanh", rnn.G, False, rnn.CACHE_WIDTH, rnn.SHARED_DA,
+                         partial(rnn.forward, nonlinearity="tanh"), rnn.backward),
+    "rnn_relu": CellSpec("rnn_relu", rnn.G, False, rnn.CACHE_WIDTH, rnn.SHARED_DA,
+                         partial(rnn.forward, nonlinearity="relu"), rnn.backward),
+    "lstm": CellSpec("lstm", lstm.G, True, lstm.CACHE_WIDTH, lstm.SHARED_DA, lstm.forward, lstm.backward),
+    "gru": CellSpec("gru", gru.G, False, gru.CACHE_WIDTH, gru.SHARED_DA, gru.forward, gru.backward),
 }

@@ -64,33 +64,3 @@ def backward(dh, cache):
         "bias_hh": dah.sum(axis=0),
     }
     return dx, dh_prev, grads
-
-
-# --- fused gate math for the fast schedule ------------------------------------------------------
-
-
-def step(xw, hw, b_hh, h_prev, c_prev, cache):
-    """Gate math of one step: xw = W_ih x + b_ih, hw = W_hh h_prev (B, 3H); fills ``cache``
-    (B, 4H) with r, z, n, ah_n. Returns (h, None)."""
-    H = h_prev.shape[1]
-    ah = hw if b_hh is None else hw + b_hh  # (B, 3H)
-    r, z, n, ah_n = (cache[:, k * H:(k + 1) * H] for k in range(4))
-    r[...] = sigmoid(xw[:, 0 * H:1 * H] + ah[:, 0 * H:1 * H])
-    z[...] = sigmoid(xw[:, 1 * H:2 * H] + ah[:, 1 * H:2 * H])
-    ah_n[...] = ah[:, 2 * H:3 * H]
-    n[...] = tanh(xw[:, 2 * H:3 * H] + r * ah_n)
-    return n + z * (h_prev - n), None
-
-
-def step_backward(dh, dc, cache, h, h_prev, c_prev, dxw, dhw):
-    """Backward of ``step``: fills dxw and dhw (B, 3H); returns (dh * z, None), the part of
-    dh_prev that bypasses W_hh."""
-    H = dh.shape[1]
-    r, z, n, ah_n = (cache[:, k * H:(k + 1) * H] for k in range(4))
-    dan = dh * (1.0 - z) * dtanh(n)  # through h = (1-z) n + z h_prev, then tanh
-    dxw[:, 0 * H:1 * H] = dan * ah_n * dsigmoid(r)  # dr, through sigmoid
-    dxw[:, 1 * H:2 * H] = dh * (h_prev - n) * dsigmoid(z)  # dz
-    dxw[:, 2 * H:3 * H] = dan
-    dhw[:, 0 * H:2 * H] = dxw[:, 0 * H:2 * H]
-    dhw[:, 2 * H:3 * H] = dan * r
-    return dh * z, None

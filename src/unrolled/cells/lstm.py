@@ -11,10 +11,9 @@ PyTorch keeps, ``W_ih`` (4H, D) and ``W_hh`` (4H, H)::
     c = f * c_prev + i * g                        cell state (long-term memory)
     h = o * tanh(c)                               hidden state (short-term memory)
 
-Two forms live here. ``forward`` / ``backward`` are the reference: one step, every line one
-equation, weights included. ``step`` / ``step_backward`` are the gate math alone, for the
-fast schedule in ``recurrent.py`` that hoists the GEMMs out of the time loop; a test pins the
-two forms together.
+``forward`` / ``backward`` are the reference: one step, every line one equation, weights
+included. The fast schedule (``unrolled.unroll``) hoists the GEMMs out of the time loop and
+runs the same gate math compiled (``unrolled.kernels.lstm``); a test pins the two together.
 """
 
 from __future__ import annotations
@@ -70,43 +69,3 @@ def backward(dh, dc, cache):
     db = da.sum(axis=0)  # (4H,)
     grads = {"weight_ih": da.T @ x, "weight_hh": da.T @ h_prev, "bias_ih": db, "bias_hh": db}
     return dx, dh_prev, dc_prev, grads
-
-
-# --- fused gate math for the fast schedule ------------------------------------------------------
-
-
-def step(xw, hw, b_hh, h_prev, c_prev, cache):
-    """Gate math of one step, the GEMMs already done.
-
-    xw = W_ih x + b_ih (B, 4H); hw = W_hh h_prev (B, 4H), no bias; ``cache`` (B, 5H) is
-    filled with i, f, g, o, tanh(c). Returns (h, c).
-    """
-    H = h_prev.shape[1]
-    a = xw + hw  # (B, 4H)
-    if b_hh is not None:
-        a += b_hh
-    i = cache[:, 0 * H:1 * H]
-    f = cache[:, 1 * H:2 * H]
-    g = cache[:, 2 * H:3 * H]
-    o = cache[:, 3 * H:4 * H]
-    tc = cache[:, 4 * H:5 * H]
-    i[...] = sigmoid(a[:, 0 * H:1 * H])
-    f[...] = sigmoid(a[:, 1 * H:2 * H])
-    g[...] = tanh(a[:, 2 * H:3 * H])
-    o[...] = sigmoid(a[:, 3 * H:4 * H])
-    c = f * c_prev + i * g
-    tc[...] = tanh(c)
-    return o * tc, c
-
-
-def step_backward(dh, dc, cache, h, h_prev, c_prev, dxw, dhw):
-    """Backward of ``step``: fills dxw (B, 4H) (= dhw, the same array here) and returns
-    (the part of dh_prev that bypasses W_hh, dc_prev); for the LSTM the first is None."""
-    H = dh.shape[1]
-    i, f, g, o, tc = (cache[:, k * H:(k + 1) * H] for k in range(5))
-    dc = dc + dh * o * dtanh(tc)  # through h = o * tanh(c)
-    dxw[:, 0 * H:1 * H] = dc * g * dsigmoid(i)  # di, through sigmoid
-    dxw[:, 1 * H:2 * H] = dc * c_prev * dsigmoid(f)  # df
-    dxw[:, 2 * H:3 * H] = dc * i * dtanh(g)  # dg, through tanh
-    dxw[:, 3 * H:4 * H] = dh * tc * dsigmoid(o)  # do
-    return None, dc * f

@@ -37,20 +37,3 @@ def backward(dh, cache):
     db = delta.sum(axis=0)
     grads = {"weight_ih": delta.T @ x, "weight_hh": delta.T @ h_prev, "bias_ih": db, "bias_hh": db}
     return delta @ W_ih, delta @ W_hh, grads  # dx, eq. 10's W_hh^T delta
-
-
-def make_step(nonlinearity):
-    """The fast-path gate math for one nonlinearity: (step, step_backward)."""
-    phi, dphi = ACTIVATIONS[nonlinearity]
-
-    def step(xw, hw, b_hh, h_prev, c_prev, cache):
-        a = xw + hw  # (B, H)
-        if b_hh is not None:
-            a += b_hh
-        return phi(a), None
-
-    def step_backward(dh, dc, cache, h, h_prev, c_prev, dxw, dhw):
-        dxw[...] = dh * dphi(h)  # delta, eq. 6
-        return None, None
-
-    return step, step_backward

@@ -1,0 +1,81 @@
+"""Compiled GRU gate math for the fast schedule (the equations of ``unrolled.cells.gru``).
+
+With ``xw = W_ih x + b_ih`` and ``hw = W_hh h_prev`` from GEMMs, ``ah = hw + b_hh``::
+
+    r = sigmoid(xw_r + ah_r)     z = sigmoid(xw_z + ah_z)     n = tanh(xw_n + r * ah_n)
+    h = (1 - z) * n + z * h_prev
+
+``cache`` (B, 4H) keeps r, z, n, ah_n. The input and recurrent pre-activations get different
+gradients in the n rows (``d ah_n = d a_n * r``), so backward writes both ``da`` and ``da_h``.
+
+The two loop functions repeat those of ``kernels.lstm`` with this module's steps: numba can
+cache neither closures nor functions that take functions, and the cache is what keeps the
+first call of a new process fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._math import JIT, matmul_into, sigmoid, tanh
+
+
+@njit(**JIT)
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
+    B, H = h_prev.shape
+    for r in range(B):
+        if m[r] == 0:
+            h[r] = h_prev[r]
+            continue
+        x, w, k, hp, hr = xw[r], hw[r], cache[r], h_prev[r], h[r]
+        for j in range(H):
+            rj = sigmoid(x[j] + w[j] + b[j])
+            zj = sigmoid(x[H + j] + w[H + j] + b[H + j])
+            ahn = w[2 * H + j] + b[2 * H + j]
+            nj = tanh(x[2 * H + j] + rj * ahn)
+            hr[j] = nj + zj * (hp[j] - nj)
+            k[j], k[H + j], k[2 * H + j], k[3 * H + j] = rj, zj, nj, ahn
+
+
+@njit(**JIT)
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag):
+    B, H = h_prev.shape
+    for r in range(B):
+        if m[r] == 0:
+            for j in range(H):
+                dh_carry[r, j] += dh_rec[r, j]
+            da[r] = 0.0
+            da_h[r] = 0.0
+            continue
+        k, hp, a, ah = cache[r], h_prev[r], da[r], da_h[r]
+        for j in range(H):
+            rj, zj, nj, ahn = k[j], k[H + j], k[2 * H + j], k[3 * H + j]
+            dhj = dh_rec[r, j] + dh_carry[r, j] + dy[r, j]
+            dan = dhj * (1.0 - zj) * (1.0 - nj * nj)  # through h = (1-z) n + z h_prev, then tanh
+            dar = dan * ahn * rj * (1.0 - rj)  # through n's r * ah_n, then sigmoid
+            daz = dhj * (hp[j] - nj) * zj * (1.0 - zj)
+            a[j], a[H + j], a[2 * H + j] = dar, daz, dan
+            ah[j], ah[H + j], ah[2 * H + j] = dar, daz, dan * rj
+            dh_carry[r, j] = dhj * zj  # h's direct dependence on h_prev
+
+
+@njit(**JIT)
+def forward_loop(xw, W_hhT, b, hs, cs, cache, masks, reverse, flag):
+    T = xw.shape[0]
+    hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(hs[s], W_hhT, hw)
+        forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[min(s, cache.shape[0] - 1)],
+                     masks[t], flag)
+
+
+@njit(**JIT)
+def backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag):
+    T = dy.shape[0]
+    for s in range(T - 1, -1, -1):
+        t = T - 1 - s if reverse else s
+        backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
+                      da[t], da_h[t], flag)
+        matmul_into(da_h[t], W_hh, dh_rec)
