@@ -305,7 +305,7 @@ def _next_dates(dates: pd.Series, n: int) -> pd.DatetimeIndex:
     """Estimated dates of the next ``n`` rows: business days if the data has no weekend rows,
     else steps of the median spacing."""
     last = dates.iloc[-1]
-    if (dates.dt.dayofweek < 5).all() and (dates.diff().dt.days.median() or 1) <= 3:
+    if (dates.dt.day_of_week < 5).all() and (dates.diff().dt.days.median() or 1) <= 3:
         return pd.DatetimeIndex([last + pd.offsets.BDay(k) for k in range(1, n + 1)])
     step = dates.diff().median() if len(dates) > 1 else pd.Timedelta(days=1)
     return pd.DatetimeIndex([last + k * step for k in range(1, n + 1)])

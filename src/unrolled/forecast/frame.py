@@ -135,7 +135,7 @@ def prepare(df: pd.DataFrame, date_col: str, columns: list[str]) -> pd.DataFrame
 def calendar_features(dates: pd.Series) -> np.ndarray:
     """Cyclic encodings of each date, (N, 4): sin / cos of the day of the week (period 7) and of
     the day of the year (period 365.25). Known in advance, so no leakage."""
-    dow = dates.dt.dayofweek.to_numpy(dtype=float)
-    doy = dates.dt.dayofyear.to_numpy(dtype=float)
+    dow = dates.dt.day_of_week.to_numpy(dtype=float)
+    doy = dates.dt.day_of_year.to_numpy(dtype=float)
     w, y = 2 * np.pi * dow / 7.0, 2 * np.pi * doy / 365.25
     return np.stack([np.sin(w), np.cos(w), np.sin(y), np.cos(y)], axis=1)  # (N, 4)
