@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=300, help="Adam steps per cell (default 300)")
     demo.add_argument("--seed", type=int, default=0, help="seed for data and weights (default 0)")
     demo.set_defaults(func=_demo)
+    from .lm.cli import add_lm_parser
+
+    add_lm_parser(sub)
     from .forecast.cli import add_forecast_parser
 
     add_forecast_parser(sub)

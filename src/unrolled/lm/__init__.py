@@ -1,0 +1,23 @@
+"""Language modelling, seed 004 section 4: ``P(x_1..x_T) = prod_t P(x_t | x_1..x_{t-1})``.
+
+* :mod:`~unrolled.lm.corpus` -- the bundled Shakespeare split by work, or any UTF-8 file;
+* :mod:`~unrolled.lm.tokenizers` -- characters or words, ``<unk>``, saved as JSON;
+* :mod:`~unrolled.lm.batching` -- B parallel streams cut into T-step segments (stateful TBPTT);
+* :mod:`~unrolled.lm.ngram` -- interpolated Kneser-Ney, the Markov baseline (section 4.3);
+* :mod:`~unrolled.lm.sampling` -- sampling, scoring and ranking with any next-token function;
+* :mod:`~unrolled.lm.baseline` -- the n-gram model on text, ``evaluate_ngram`` (``unrolled lm ngram``).
+"""
+
+from .baseline import NGramModel, evaluate_ngram
+from .batching import batchify, num_segments, segments
+from .corpus import Corpus, Work, load_corpus, read_text, shakespeare, shakespeare_split, shakespeare_works
+from .ngram import KneserNey
+from .sampling import generate, pick, rank, sequence_logprob, token_logprobs
+from .tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_dict
+
+__all__ = [
+    "CharTokenizer", "Corpus", "KneserNey", "NGramModel", "Work", "WordTokenizer", "batchify",
+    "evaluate_ngram", "generate", "load_corpus", "num_segments", "pick", "rank", "read_text",
+    "segments", "sequence_logprob", "shakespeare", "shakespeare_split", "shakespeare_works",
+    "token_logprobs", "tokenizer_from_dict",
+]
