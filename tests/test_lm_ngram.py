@@ -69,3 +69,16 @@ def test_bad_input():
         KneserNey(2).logprobs([0, 1])
     with pytest.raises(ValueError, match="fewer than order"):
         KneserNey(4).fit([0, 1], vocab_size=3)
+
+
+def test_golden_bundled_char_trigram():
+    """The whole pipeline on the bundled corpus: split, tokenizer, counts, scoring (the numbers
+    ``unrolled lm ngram --order 3`` prints)."""
+    from unrolled.lm import CharTokenizer, shakespeare
+
+    c = shakespeare()
+    tok = CharTokenizer().fit(c.train)
+    assert tok.vocab_size == 85 and not (tok.encode(c.test) == 0).any()  # no test character unseen
+    m = KneserNey(3).fit(tok.encode(c.train), tok.vocab_size)
+    assert m.bits_per_token(tok.encode(c.validation)) == pytest.approx(2.9290, abs=1e-4)
+    assert m.bits_per_token(tok.encode(c.test)) == pytest.approx(2.9573, abs=1e-4)

@@ -81,3 +81,12 @@ def test_bad_use_says_what_to_do():
         tokenizer_from_dict({"level": "byte", "vocab": [UNK]})
     with pytest.raises(ValueError, match="distinct tokens"):
         tokenizer_from_dict({"level": "char", "vocab": ["a", "b"]})
+
+
+def test_bundled_word_vocabulary_size():
+    from unrolled.lm import shakespeare
+
+    c = shakespeare()
+    tok = WordTokenizer().fit(c.train)  # min_freq=3
+    assert tok.vocab_size == 13_083  # as documented in WordTokenizer and DATA.md
+    assert (tok.encode(c.test) == 0).mean() == pytest.approx(0.054, abs=0.001)
