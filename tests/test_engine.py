@@ -162,3 +162,33 @@ def test_non_finite_loss_and_resume_without_checkpoint_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="no checkpoint"):
         Trainer(model, TrainConfig(progress=False), checkpoint_dir=tmp_path).fit(
             index_batches(N, 8), lambda idx: 0.0, resume=True)
+
+
+def test_language_model_style_use_in_order_with_carried_state_and_extra_metrics(tmp_path):
+    """Stateful truncated BPTT: batches in order (no shuffle), the task carries its hidden state
+    between batches, validation reports perplexity, and the task's own state rides in checkpoints."""
+    model, step, _ = toy_task(dropout=0.0)
+    seen, carried = [], {"h": 0}
+
+    def batches(rng):
+        assert rng is None  # shuffle=False: the engine hands no Generator
+        carried["h"] = 0  # a new epoch starts the streams afresh
+        return [np.arange(i, i + 8) for i in range(0, N, 8)]
+
+    def stateful_step(idx):
+        seen.append(int(idx[0]))
+        carried["h"] += 1  # stands for the hidden state, detached between batches
+        return step(idx)
+
+    def validate():
+        return {"loss": 1.0, "perplexity": float(np.exp(1.0))}
+
+    config = TrainConfig(**{**CONFIG, "epochs": 2, "shuffle": False})
+    trainer = Trainer(model, config, checkpoint_dir=tmp_path, extra_state=lambda: {"h": carried["h"]},
+                      load_extra_state=lambda s: carried.update(s))
+    history = trainer.fit(batches, stateful_step, validate)
+    assert seen == [0, 8, 16, 24, 32] * 2
+    assert history[-1]["val_perplexity"] == pytest.approx(np.e)
+    carried["h"] = -1
+    Trainer(model, config, checkpoint_dir=tmp_path, load_extra_state=lambda s: carried.update(s)).load(tmp_path)
+    assert carried["h"] == 5

@@ -36,6 +36,11 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
     out = None if out is None else pathlib.Path(out)
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a directory to write the results into")
+    if out is not None:
+        try:  # before any training: a run must not fail at the end for want of a directory
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"cannot create the output directory {str(out)!r} ({e}); choose another --out") from None
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 0.5):
         raise ValueError(f"test_fraction={test_fraction!r} is invalid; use a fraction in (0, 0.5) such as 0.15")
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
@@ -86,7 +91,10 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
          f"of change matches; the actual moved up {up:.1%} of the time)")
     echo(metrics.verdict(table))
     if out is not None:
-        _write_outputs(out, f, fc, table)
+        try:
+            _write_outputs(out, f, fc, table)
+        except OSError as e:
+            raise ValueError(f"cannot write the results to {str(out)!r} ({e}); choose another --out") from None
         echo(f"wrote {out}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
     echo(f"done in {seconds:.0f} s")
     return {"metrics": table, "forecasts": fc, "forecaster": f, "seconds": seconds}
