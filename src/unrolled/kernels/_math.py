@@ -14,6 +14,10 @@ from numba.extending import overload
 
 JIT = dict(cache=True, error_model="numpy", nogil=True)  # numpy error model: no zero-division branches
 
+# Constants as float32 scalars: a Python float would promote float32 arithmetic to float64
+# (and call float64 libm functions); float32 constants leave float64 code exact.
+ZERO, HALF, ONE = np.float32(0.0), np.float32(0.5), np.float32(1.0)
+
 
 def tanh(x):  # pragma: no cover - replaced by the overload inside compiled code
     return np.tanh(x)
@@ -42,7 +46,7 @@ def _tanh(x):
 
 @njit(inline="always", **JIT)
 def sigmoid(a):
-    return 0.5 * tanh(0.5 * a) + 0.5
+    return HALF * tanh(HALF * a) + HALF
 
 
 @njit(**JIT)
@@ -57,7 +61,7 @@ def matmul_into(A, M, out):
     for b in range(B):
         o = out[b]
         for n in range(N):
-            o[n] = 0.0
+            o[n] = ZERO
         for k in range(K):
             a = A[b, k]
             Mk = M[k]

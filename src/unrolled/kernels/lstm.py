@@ -7,6 +7,9 @@ Per step, with ``xw = W_ih x + b_ih`` and ``hw = W_hh h_prev`` already formed by
 
 ``cache`` (B, 5H) keeps i, f, g, o, tanh(c) for the backward. A row whose mask is 0 (its
 sequence has ended) keeps its state and passes its gradient straight through.
+
+The gate math works on one batch row at a time, on contiguous 1-D slices: in that form LLVM
+turns the loop into SIMD code (indexing the 2-D arrays directly, it does not).
 """
 
 from __future__ import annotations
@@ -14,28 +17,51 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._math import JIT, matmul_into, sigmoid, tanh
+from ._math import JIT, ONE, ZERO, matmul_into, sigmoid, tanh
+
+
+@njit(**JIT)
+def _row_forward(x, w, b, cp, h, c, k):
+    H = cp.shape[0]
+    for j in range(H):
+        i = sigmoid(x[j] + w[j] + b[j])
+        f = sigmoid(x[H + j] + w[H + j] + b[H + j])
+        g = tanh(x[2 * H + j] + w[2 * H + j] + b[2 * H + j])
+        o = sigmoid(x[3 * H + j] + w[3 * H + j] + b[3 * H + j])
+        cj = f * cp[j] + i * g
+        tc = tanh(cj)
+        c[j] = cj
+        h[j] = o * tc
+        k[j] = i
+        k[H + j] = f
+        k[2 * H + j] = g
+        k[3 * H + j] = o
+        k[4 * H + j] = tc
+
+
+@njit(**JIT)
+def _row_backward(dh_rec, dh_carry, dy, dc, k, cp, a):
+    H = cp.shape[0]
+    for j in range(H):
+        i, f, g, o, tc = k[j], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j]
+        dhj = dh_rec[j] + dh_carry[j] + dy[j]
+        dcj = dc[j] + dhj * o * (ONE - tc * tc)  # through h = o * tanh(c)
+        a[j] = dcj * g * i * (ONE - i)  # di, through sigmoid
+        a[H + j] = dcj * cp[j] * f * (ONE - f)  # df
+        a[2 * H + j] = dcj * i * (ONE - g * g)  # dg, through tanh
+        a[3 * H + j] = dhj * tc * o * (ONE - o)  # do
+        dc[j] = dcj * f  # c = f * c_prev + i * g
+        dh_carry[j] = ZERO
 
 
 @njit(**JIT)
 def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
-    B, H = h_prev.shape
-    for r in range(B):
-        if m[r] == 0:
+    for r in range(h_prev.shape[0]):
+        if m[r] == 0:  # the sequence has ended: keep its state
             h[r] = h_prev[r]
             c[r] = c_prev[r]
-            continue
-        x, w, k, cp, hr, cr = xw[r], hw[r], cache[r], c_prev[r], h[r], c[r]
-        for j in range(H):
-            i = sigmoid(x[j] + w[j] + b[j])
-            f = sigmoid(x[H + j] + w[H + j] + b[H + j])
-            g = tanh(x[2 * H + j] + w[2 * H + j] + b[2 * H + j])
-            o = sigmoid(x[3 * H + j] + w[3 * H + j] + b[3 * H + j])
-            cj = f * cp[j] + i * g
-            tc = tanh(cj)
-            cr[j] = cj
-            hr[j] = o * tc
-            k[j], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j] = i, f, g, o, tc
+        else:
+            _row_forward(xw[r], hw[r], b, c_prev[r], h[r], c[r], cache[r])
 
 
 @njit(**JIT)
@@ -43,24 +69,12 @@ def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_
     """dh = dh_rec (through W_hh, from step t+1) + dh_carry + dy. Writes da (B, 4H), the
     gradient of the pre-activations (the recurrent ones, da_h, are the same array here);
     updates dh_carry (the part of dh_prev that bypasses W_hh) and dc (-> dc_prev) in place."""
-    B, H = dc.shape
-    for r in range(B):
-        if m[r] == 0:  # an ended sequence: gradient passes straight through
-            for j in range(H):
-                dh_carry[r, j] += dh_rec[r, j]
-            da[r] = 0.0
-            continue
-        k, cp, a = cache[r], c_prev[r], da[r]
-        for j in range(H):
-            i, f, g, o, tc = k[j], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j]
-            dhj = dh_rec[r, j] + dh_carry[r, j] + dy[r, j]
-            dcj = dc[r, j] + dhj * o * (1.0 - tc * tc)  # through h = o * tanh(c)
-            a[j] = dcj * g * i * (1.0 - i)  # di, through sigmoid
-            a[H + j] = dcj * cp[j] * f * (1.0 - f)  # df
-            a[2 * H + j] = dcj * i * (1.0 - g * g)  # dg, through tanh
-            a[3 * H + j] = dhj * tc * o * (1.0 - o)  # do
-            dc[r, j] = dcj * f  # c = f * c_prev + i * g
-            dh_carry[r, j] = 0.0
+    for r in range(dc.shape[0]):
+        if m[r] == 0:  # an ended sequence: the gradient passes straight through
+            dh_carry[r] += dh_rec[r]
+            da[r] = ZERO
+        else:
+            _row_backward(dh_rec[r], dh_carry[r], dy[r], dc[r], cache[r], c_prev[r], da[r])
 
 
 @njit(**JIT)
@@ -84,4 +98,3 @@ def backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
         backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
                       da[t], da_h[t], flag)
         matmul_into(da_h[t], W_hh, dh_rec)  # (B, H): back through the recurrent GEMM
-

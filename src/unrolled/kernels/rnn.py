@@ -12,42 +12,47 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._math import JIT, matmul_into, tanh
+from ._math import JIT, ONE, ZERO, matmul_into, tanh
+
+
+@njit(**JIT)
+def _row_forward(x, w, b, h, flag):
+    if flag == 0:
+        for j in range(h.shape[0]):
+            h[j] = tanh(x[j] + w[j] + b[j])
+    else:
+        for j in range(h.shape[0]):
+            h[j] = max(x[j] + w[j] + b[j], ZERO)
+
+
+@njit(**JIT)
+def _row_backward(dh_rec, dh_carry, dy, h, a, flag):
+    for j in range(h.shape[0]):
+        dhj = dh_rec[j] + dh_carry[j] + dy[j]
+        if flag == 0:
+            a[j] = dhj * (ONE - h[j] * h[j])  # eq. 6: backprop through tanh
+        else:
+            a[j] = dhj if h[j] > ZERO else ZERO  # through relu
+        dh_carry[j] = ZERO
 
 
 @njit(**JIT)
 def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
-    B, H = h_prev.shape
-    for r in range(B):
+    for r in range(h_prev.shape[0]):
         if m[r] == 0:
             h[r] = h_prev[r]
-            continue
-        x, w, hr = xw[r], hw[r], h[r]
-        if flag == 0:
-            for j in range(H):
-                hr[j] = tanh(x[j] + w[j] + b[j])
         else:
-            for j in range(H):
-                hr[j] = max(x[j] + w[j] + b[j], 0.0)
+            _row_forward(xw[r], hw[r], b, h[r], flag)
 
 
 @njit(**JIT)
 def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag):
-    B, H = h_prev.shape
-    for r in range(B):
+    for r in range(h_prev.shape[0]):
         if m[r] == 0:
-            for j in range(H):
-                dh_carry[r, j] += dh_rec[r, j]
-            da[r] = 0.0
-            continue
-        hr, a = h[r], da[r]
-        for j in range(H):
-            dhj = dh_rec[r, j] + dh_carry[r, j] + dy[r, j]
-            if flag == 0:
-                a[j] = dhj * (1.0 - hr[j] * hr[j])  # eq. 6: backprop through tanh
-            else:
-                a[j] = dhj if hr[j] > 0 else 0.0  # through relu
-            dh_carry[r, j] = 0.0
+            dh_carry[r] += dh_rec[r]
+            da[r] = ZERO
+        else:
+            _row_backward(dh_rec[r], dh_carry[r], dy[r], h[r], da[r], flag)
 
 
 @njit(**JIT)
