@@ -134,6 +134,10 @@ def test_metrics_and_baselines_on_hand_numbers():
                  "mape": pytest.approx(100 * 0.25 / 12), "direction_accuracy": 1.0}
     worse = {"model": {"rmse": 2.0, "mae": 1.0}, "persistence": {"rmse": 1.0, "mae": 1.0}}
     assert "does NOT beat persistence" in metrics.verdict(worse)
+    mixed = {"model": {"rmse": 2.0, "mae": 0.5}, "persistence": {"rmse": 1.0, "mae": 1.0}}
+    assert "beats persistence on MAE but NOT on RMSE" in metrics.verdict(mixed)
+    better = {"model": {"rmse": 0.5, "mae": 0.5}, "persistence": {"rmse": 1.0, "mae": 1.0}}
+    assert metrics.verdict(better).startswith("The model beats persistence (")
 
 
 def test_cli_on_a_csv_writes_every_output(tmp_path, capsys):
@@ -146,7 +150,7 @@ def test_cli_on_a_csv_writes_every_output(tmp_path, capsys):
                "--cell", "gru", "--seed", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "moving_average" in printed and re.search(r"(beats|does NOT beat) persistence", printed)
+    assert "moving_average" in printed and re.search(r"The model (beats|does NOT beat) persistence", printed)
     table = json.loads((out / "metrics.json").read_text())
     assert {"model", "persistence", "moving_average"} <= set(table)
     for m in table.values():

@@ -43,12 +43,15 @@ def moving_average(p: np.ndarray, origins: np.ndarray, horizon: int, window: int
 def verdict(table: dict[str, dict[str, float]]) -> str:
     """One honest sentence: does the model beat persistence on RMSE and MAE?"""
     m, p = table["model"], table["persistence"]
-    if m["rmse"] < p["rmse"] and m["mae"] < p["mae"]:
-        return (f"The model beats persistence: RMSE {m['rmse']:.4g} < {p['rmse']:.4g} and "
-                f"MAE {m['mae']:.4g} < {p['mae']:.4g}.")
-    return (f"The model does NOT beat persistence (RMSE {m['rmse']:.4g} vs {p['rmse']:.4g}, MAE "
-            f"{m['mae']:.4g} vs {p['mae']:.4g}): over this test period, 'tomorrow = today' is at "
-            "least as good a forecast.")
+    numbers = f"RMSE {m['rmse']:.4g} vs {p['rmse']:.4g}, MAE {m['mae']:.4g} vs {p['mae']:.4g}"
+    wins = [k.upper() for k in ("rmse", "mae") if m[k] < p[k]]
+    if len(wins) == 2:
+        return f"The model beats persistence ({numbers})."
+    if wins:
+        other = "MAE" if wins[0] == "RMSE" else "RMSE"
+        return f"The model beats persistence on {wins[0]} but NOT on {other} ({numbers}): no clear win."
+    return (f"The model does NOT beat persistence ({numbers}): over this test period, 'tomorrow = "
+            "today' is at least as good a forecast.")
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
