@@ -5,18 +5,21 @@
 * :mod:`~unrolled.lm.batching` -- B parallel streams cut into T-step segments (stateful TBPTT);
 * :mod:`~unrolled.lm.ngram` -- interpolated Kneser-Ney, the Markov baseline (section 4.3);
 * :mod:`~unrolled.lm.sampling` -- sampling, scoring and ranking with any next-token function;
-* :mod:`~unrolled.lm.baseline` -- the n-gram model on text, ``evaluate_ngram`` (``unrolled lm ngram``).
+* :mod:`~unrolled.lm.baseline` -- the n-gram model on text, ``evaluate_ngram`` (``unrolled lm ngram``);
+* :mod:`~unrolled.lm.model` -- ``LanguageModel``, the recurrent model, trained with stateful TBPTT;
+* :mod:`~unrolled.lm.run` -- ``train_lm`` / ``sample_from_dir`` / ``score_from_dir`` (``unrolled lm train|sample|score``).
 """
 
 from .baseline import NGramModel, evaluate_ngram
 from .batching import batchify, num_segments, segments
 from .corpus import Corpus, Work, load_corpus, read_text, shakespeare, shakespeare_split, shakespeare_works
+from .model import LanguageModel, RecurrentLM
 from .ngram import KneserNey
 from .sampling import generate, pick, rank, sequence_logprob, token_logprobs
 from .tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_dict
 
 __all__ = [
-    "CharTokenizer", "Corpus", "KneserNey", "NGramModel", "Work", "WordTokenizer", "batchify",
+    "CharTokenizer", "Corpus", "KneserNey", "LanguageModel", "NGramModel", "RecurrentLM", "Work", "WordTokenizer", "batchify",
     "evaluate_ngram", "generate", "load_corpus", "num_segments", "pick", "rank", "read_text",
     "segments", "sequence_logprob", "shakespeare", "shakespeare_split", "shakespeare_works",
     "token_logprobs", "tokenizer_from_dict",
