@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import KERNELS
+from .kernels import KERNELS, loops
 
 
 def _time(k: int, T: int, reverse: bool) -> int:
@@ -58,7 +58,7 @@ def _step_masks(mask, T, B, dtype):
 
 def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``)."""
-    kernels, flag = KERNELS[cell.name]
+    kernels, code, flag = KERNELS[cell.name]
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
@@ -77,7 +77,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
     loop = _compiled_loop(B, H, GH)
     if loop:
-        kernels.forward_loop(xw, np.ascontiguousarray(W_hh.T), b, hs, cs, cache, masks, reverse, flag)
+        loops.forward_loop(code, xw, np.ascontiguousarray(W_hh.T), b, hs, cs, cache, masks, reverse, flag)
     else:
         hw = np.empty((B, GH), dtype=x.dtype)
         W_hhT = W_hh.T
@@ -98,7 +98,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
 
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
-    kernels, flag = KERNELS[cell.name]
+    kernels, code, flag = KERNELS[cell.name]
     x, hs, cs, cache, masks, reverse, loop = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
@@ -110,7 +110,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     dh_carry = np.zeros_like(dh_rec)  # the part that did not
     dc = dh_carry.copy() if dc_T is None else np.array(dc_T, dtype=x.dtype)
     if loop:
-        kernels.backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag)
+        loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag)
     else:
         for s in reversed(range(T)):
             t = _time(s, T, reverse)

@@ -7,18 +7,13 @@ With ``xw = W_ih x + b_ih`` and ``hw = W_hh h_prev`` from GEMMs, ``ah = hw + b_h
 
 ``cache`` (B, 4H) keeps r, z, n, ah_n. Rows are processed as 1-D slices (see ``kernels.lstm``). The input and recurrent pre-activations get different
 gradients in the n rows (``d ah_n = d a_n * r``), so backward writes both ``da`` and ``da_h``.
-
-The two loop functions repeat those of ``kernels.lstm`` with this module's steps: numba can
-cache neither closures nor functions that take functions, and the cache is what keeps the
-first call of a new process fast.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from ._math import JIT, ONE, ZERO, matmul_into, sigmoid, tanh
+from ._math import JIT, ONE, ZERO, sigmoid, tanh
 
 
 @njit(**JIT)
@@ -72,24 +67,3 @@ def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_
             da_h[r] = ZERO
         else:
             _row_backward(dh_rec[r], dh_carry[r], dy[r], cache[r], h_prev[r], da[r], da_h[r])
-
-
-@njit(**JIT)
-def forward_loop(xw, W_hhT, b, hs, cs, cache, masks, reverse, flag):
-    T = xw.shape[0]
-    hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        matmul_into(hs[s], W_hhT, hw)
-        forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[min(s, cache.shape[0] - 1)],
-                     masks[t], flag)
-
-
-@njit(**JIT)
-def backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag):
-    T = dy.shape[0]
-    for s in range(T - 1, -1, -1):
-        t = T - 1 - s if reverse else s
-        backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
-                      da[t], da_h[t], flag)
-        matmul_into(da_h[t], W_hh, dh_rec)

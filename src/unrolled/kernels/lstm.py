@@ -14,10 +14,9 @@ turns the loop into SIMD code (indexing the 2-D arrays directly, it does not).
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from ._math import JIT, ONE, ZERO, matmul_into, sigmoid, tanh
+from ._math import JIT, ONE, ZERO, sigmoid, tanh
 
 
 @njit(**JIT)
@@ -75,26 +74,3 @@ def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_
             da[r] = ZERO
         else:
             _row_backward(dh_rec[r], dh_carry[r], dy[r], dc[r], cache[r], c_prev[r], da[r])
-
-
-@njit(**JIT)
-def forward_loop(xw, W_hhT, b, hs, cs, cache, masks, reverse, flag):
-    """The whole time loop compiled, for shapes where per-step Python overhead dominates.
-    cache is (T, B, 5H), or (1, B, 5H) when nothing is kept."""
-    T = xw.shape[0]
-    hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        matmul_into(hs[s], W_hhT, hw)  # (B, 4H)
-        forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[min(s, cache.shape[0] - 1)],
-                     masks[t], flag)
-
-
-@njit(**JIT)
-def backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag):
-    T = dy.shape[0]
-    for s in range(T - 1, -1, -1):
-        t = T - 1 - s if reverse else s
-        backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
-                      da[t], da_h[t], flag)
-        matmul_into(da_h[t], W_hh, dh_rec)  # (B, H): back through the recurrent GEMM

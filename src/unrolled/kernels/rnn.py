@@ -3,16 +3,14 @@
     h = phi(xw + hw + b_hh)           phi = tanh (flag 0) or relu (flag 1)
     delta = dh * phi'(h)              from the output: 1 - h^2, or 1[h > 0]
 
-No cache: the backward needs only h, which the layer keeps. The loop functions repeat those
-of ``kernels.lstm`` (see ``kernels.gru`` for why).
+No cache: the backward needs only h, which the layer keeps.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from ._math import JIT, ONE, ZERO, matmul_into, tanh
+from ._math import JIT, ONE, ZERO, tanh
 
 
 @njit(**JIT)
@@ -53,24 +51,3 @@ def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_
             da[r] = ZERO
         else:
             _row_backward(dh_rec[r], dh_carry[r], dy[r], h[r], da[r], flag)
-
-
-@njit(**JIT)
-def forward_loop(xw, W_hhT, b, hs, cs, cache, masks, reverse, flag):
-    T = xw.shape[0]
-    hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        matmul_into(hs[s], W_hhT, hw)
-        forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[min(s, cache.shape[0] - 1)],
-                     masks[t], flag)
-
-
-@njit(**JIT)
-def backward_loop(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse, da, da_h, flag):
-    T = dy.shape[0]
-    for s in range(T - 1, -1, -1):
-        t = T - 1 - s if reverse else s
-        backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
-                      da[t], da_h[t], flag)
-        matmul_into(da_h[t], W_hh, dh_rec)
