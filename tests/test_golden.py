@@ -7,6 +7,7 @@ import pytest
 
 import unrolled
 from unrolled.cells import lstm
+from unrolled.inspect.trace import seed002_walkthrough  # the seed's prose, scalar by scalar
 
 
 def test_seed003_worked_step():
@@ -36,23 +37,6 @@ def test_seed003_through_the_layer():
                        "bias_ih_l0": np.ones(4), "bias_hh_l0": np.zeros(4)})
     y, (h, c) = m.forward(np.full((1, 1, 1), 0.5), (np.full((1, 1, 1), 0.1), np.full((1, 1, 1), 0.2)))
     assert (round(float(c[0, 0, 0]), 4), round(float(y[0, 0, 0]), 4)) == (0.9332, 0.6091)
-
-
-def seed002_walkthrough(inputs, w):
-    """Seed 002's scalar LSTM, transcribed literally: every value has its own weight, the
-    sigmoid is e^x / (e^x + 1), long- and short-term memories start at 0."""
-    sig = lambda v: math.exp(v) / (math.exp(v) + 1)  # noqa: E731
-    ltm = stm = 0.0
-    for value in inputs:
-        # 3.1 forget gate: percentage of the long-term memory to keep
-        ltm = ltm * sig(stm * w["f"][0] + value * w["f"][1] + w["f"][2])
-        # 3.2 input gate: potential LTM times percentage potential retained
-        potential_ltm = math.tanh(stm * w["g"][0] + value * w["g"][1] + w["g"][2])
-        retained = sig(stm * w["i"][0] + value * w["i"][1] + w["i"][2])
-        ltm = ltm + potential_ltm * retained
-        # 3.3 output gate: potential STM times percentage retained
-        stm = math.tanh(ltm) * sig(stm * w["o"][0] + value * w["o"][1] + w["o"][2])
-    return stm, ltm
 
 
 @pytest.mark.parametrize("inputs", [[0.0, 0.5, 0.25, 1.0], [1.0, 0.5, 0.25, 1.0]])

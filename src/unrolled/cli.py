@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .forecast.cli import add_forecast_parser
 
     add_forecast_parser(sub)
+    from .inspect.cli import add_explain_parser, add_gradflow_parser
+
+    add_explain_parser(sub)
+    add_gradflow_parser(sub)
     return parser
 
 
