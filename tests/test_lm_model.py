@@ -219,14 +219,23 @@ def test_bad_hyperparameters_name_the_fix(kw, fix):
 def test_misuse_says_what_to_do(fitted):
     with pytest.raises(ValueError, match="not fitted"):
         LanguageModel().sample()
-    with pytest.raises(ValueError, match="string of text, a Corpus"):
+    with pytest.raises(ValueError, match="string of text, a file path"):
         LanguageModel(**TINY).fit(["not", "text"])
+    with pytest.raises(ValueError, match="pathlib.Path"):
+        LanguageModel(**TINY).fit(__file__)
     with pytest.raises(ValueError, match="no tokens"):
         fitted.score("")
     with pytest.raises(ValueError, match="temperature"):
         fitted.sample("a", 5, temperature=-1)
     with pytest.raises(ValueError, match="list of candidate"):
         fitted.rank("one string")
+
+
+def test_fit_reads_a_path(tmp_path):
+    (tmp_path / "verse.txt").write_text(VERSE)
+    from_path = LanguageModel(**TINY, max_steps=2).fit(tmp_path / "verse.txt")
+    from_text = LanguageModel(**TINY, max_steps=2).fit(VERSE)
+    assert from_path.history_ == from_text.history_
 
 
 # -- the command line ------------------------------------------------------------------------------

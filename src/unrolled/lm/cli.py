@@ -15,9 +15,7 @@ def _train(args) -> int:
         "min_freq", "eval_batch_size", "seed", "progress")}
     if params["clip"] == 0:
         params["clip"] = None
-    if params["max_steps"] is not None and args.epochs is None:
-        params["epochs"] = 1  # unused: max_steps decides
-    params["epochs"] = params["epochs"] or 10
+    params["epochs"] = params["epochs"] or 10  # unused when --max-steps decides
     train_lm(args.text, out=args.out, resume=args.resume,
              ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"), **params)
     return 0

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from ..recurrent import GRU, LSTM, RNN
 from . import sampling
 from .baseline import make_tokenizer
 from .batching import batchify, segments
-from .corpus import Corpus, shakespeare, split_text
+from .corpus import Corpus, load_corpus, shakespeare, split_text
 from .tokenizers import tokenizer_from_dict
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -95,8 +97,9 @@ class LanguageModel:
     """A character- or word-level recurrent language model (scikit-learn conventions: ``__init__``
     stores, ``fit`` returns ``self``, learned state ends in ``_``).
 
-    ``LanguageModel(level="char", cell="lstm").fit(text)`` -- ``text`` a string (split 90/5/5 by
-    position), a ``Corpus`` (``unrolled.lm.corpus``), or None for the bundled Shakespeare. Then
+    ``LanguageModel(level="char", cell="lstm").fit(text)`` -- ``text`` a string or a
+    ``pathlib.Path`` to a UTF-8 file (split 90/5/5 by position), a ``Corpus``
+    (``unrolled.lm.corpus``), or None for the bundled Shakespeare, split by work. Then
     ``sample``, ``score``, ``token_logprobs``, ``perplexity``, ``evaluate``, ``rank``, ``save`` /
     ``load``. Every scored or sampled text follows a line break (``CONTEXT``), as the n-gram
     baseline's does.
@@ -172,10 +175,15 @@ class LanguageModel:
             return shakespeare()
         if isinstance(data, Corpus):
             return data
+        if isinstance(data, os.PathLike):
+            return load_corpus(data)
         if isinstance(data, str):
+            if "\n" not in data and len(data) < 4096 and Path(data).is_file():
+                raise ValueError(f"fit got {data!r}, the name of a file, as the text to train on; pass "
+                                 "pathlib.Path(name) to read the file, or the file's text itself")
             return split_text(data, source="text")
-        raise ValueError(f"fit expects a string of text, a Corpus or None (the bundled Shakespeare), got "
-                         f"{type(data).__name__}; read a file with unrolled.lm.corpus.load_corpus(path)")
+        raise ValueError(f"fit expects a string of text, a file path (pathlib.Path), a Corpus or None (the "
+                         f"bundled Shakespeare), got {type(data).__name__}")
 
     # -- training -----------------------------------------------------------------------------------
     def fit(self, data=None, *, resume=False, log=None) -> "LanguageModel":
