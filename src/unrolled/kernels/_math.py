@@ -50,15 +50,15 @@ def sigmoid(a):
 
 
 @njit(**JIT)
-def matmul_into(A, M, out):
-    """out = A @ M for small shapes: A (B, K), M (K, N) row-major, out (B, N).
+def matmul_into(A, M, out, lo, hi):
+    """out[lo:hi] = A[lo:hi] @ M for small shapes: A (B, K), M (K, N) row-major, out (B, N).
 
     Row-axpy order (out[b, :] += A[b, k] * M[k, :]) keeps the inner loop contiguous and free
     of reductions, so it vectorises without reordering any sum.
     """
-    B, K = A.shape
+    K = A.shape[1]
     N = M.shape[1]
-    for b in range(B):
+    for b in range(lo, hi):
         o = out[b]
         for n in range(N):
             o[n] = ZERO

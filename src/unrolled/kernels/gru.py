@@ -50,8 +50,8 @@ def _row_backward(dh_rec, dh_carry, dy, k, hp, a, ah):
 
 
 @njit(**JIT)
-def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
-    for r in range(h_prev.shape[0]):
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+    for r in range(lo, hi):
         if m[r] == 0:
             h[r] = h_prev[r]
         else:
@@ -59,8 +59,8 @@ def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
 
 
 @njit(**JIT)
-def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag):
-    for r in range(h_prev.shape[0]):
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
+    for r in range(lo, hi):
         if m[r] == 0:
             dh_carry[r] += dh_rec[r]
             da[r] = ZERO

@@ -54,8 +54,8 @@ def _row_backward(dh_rec, dh_carry, dy, dc, k, cp, a):
 
 
 @njit(**JIT)
-def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
-    for r in range(h_prev.shape[0]):
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+    for r in range(lo, hi):
         if m[r] == 0:  # the sequence has ended: keep its state
             h[r] = h_prev[r]
             c[r] = c_prev[r]
@@ -64,11 +64,11 @@ def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag):
 
 
 @njit(**JIT)
-def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag):
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
     """dh = dh_rec (through W_hh, from step t+1) + dh_carry + dy. Writes da (B, 4H), the
     gradient of the pre-activations (the recurrent ones, da_h, are the same array here);
     updates dh_carry (the part of dh_prev that bypasses W_hh) and dc (-> dc_prev) in place."""
-    for r in range(dc.shape[0]):
+    for r in range(lo, hi):
         if m[r] == 0:  # an ended sequence: the gradient passes straight through
             dh_carry[r] += dh_rec[r]
             da[r] = ZERO
