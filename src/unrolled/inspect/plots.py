@@ -96,7 +96,7 @@ def plot_flow(curves: list[dict], path, title="") -> None:
             if c["bound"] is not None:
                 ax.semilogy(c["lag"], np.clip(c["bound"], low, high), color=color, lw=1, ls="--")
             if c["norm_c"] is not None:
-                ax.semilogy(c["lag"], c["norm_c"], color=color, lw=0.9, ls=":")
+                ax.semilogy(c["lag"][1:], c["norm_c"][1:], color=color, lw=0.9, ls=":")  # c_t is not h_t's input
         note = {"rnn": "dashed: eq. 20 bound (gamma*rho)^(t-k)", "lstm": "dotted: ||dh_t / dc_k||"}.get(cell, "")
         ax.set_title(f"{cell.upper()}" + (f"\n{note}" if note else ""), fontsize=10)
         ax.set_xlabel("lag t - k (steps)")
