@@ -32,7 +32,8 @@ def add_explain_parser(sub) -> argparse.ArgumentParser:
         "explain", help="every gate's pre-activation and activation, c and h, step by step",
         description="Print every gate's pre-activation and activation, the candidate, c and h at every "
                     "step. With no arguments: seed 003's worked LSTM step. With --model DIR: record every "
-                    "gate of a trained model on a date range and draw heatmaps.")
+                    "gate of a trained model on a date range (forecast) or a text (language model) and "
+                    "draw heatmaps.")
     p.add_argument("--seed002", action="store_true",
                    help="seed 002's scalar walk-through instead: two 4-step sequences through a scalar LSTM")
     p.add_argument("--weights", metavar="FILE", help=_WEIGHTS_HELP)
