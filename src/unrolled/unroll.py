@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
 from .kernels import KERNELS, loops
 
 
@@ -80,7 +79,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     hw = np.empty((B, GH), dtype=x.dtype)
     W_hhT = np.ascontiguousarray(W_hh.T) if loop else W_hh.T
 
-    def rows(lo, hi):  # the time loop for batch rows lo:hi
+    def rows(lo, hi):  # the time loop for batch rows lo:hi (rows never interact)
         if loop:
             loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi)
             return
@@ -90,7 +89,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
             kernels.forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[s if keep else 0],
                                  masks[t], flag, lo, hi)
 
-    parallel.over_batch(rows, B)
+    rows(0, B)
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
@@ -127,15 +126,16 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
                                   masks[t], da[t], da_h[t], flag, lo, hi)
             np.matmul(da_h[t, lo:hi], W_hh, out=dh_rec[lo:hi])  # (B, H): back through the recurrent GEMM
 
-    parallel.over_batch(rows, B)
+    rows(0, B)
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
     dW_ih, dW_hh, db_ih, db_hh = grads
     h_prev = _by_time(hs[:-1], reverse).reshape(T * B, -1)  # (T*B, H), by time
     dW_ih += da.reshape(T * B, GH).T @ x.reshape(T * B, D)
     dW_hh += da_h.reshape(T * B, GH).T @ h_prev
     if b_ih is not None:
-        db_ih += da.sum(axis=(0, 1))
-        db_hh += da_h.sum(axis=(0, 1))
+        db = da.reshape(T * B, GH).sum(axis=0)
+        db_ih += db
+        db_hh += db if da_h is da else da_h.reshape(T * B, GH).sum(axis=0)
     dx = (da.reshape(T * B, GH) @ W_ih).reshape(T, B, D)  # one GEMM for every input step
     return dx, dh_rec + dh_carry, (None if dc_T is None else dc)
 
