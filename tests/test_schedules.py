@@ -15,18 +15,24 @@ from conftest import as_list, make_layer, random_state
     num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
     residual=st.booleans(), use_lengths=st.booleans(), seed=st.integers(0, 2**16),
     dtype=st.sampled_from([np.float32, np.float64]),
-    compiled_loop=st.booleans(),
+    variant=st.sampled_from(["blas-loop", "small-loop", "python-steps"]),
 )
 def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual,
-                               use_lengths, seed, dtype, compiled_loop):
-    """Both fast variants -- the whole loop compiled, and BLAS per step with compiled gates --
-    against the reference, in float64 and float32."""
-    saved = unroll.COMPILED_LOOP_MACS
-    unroll.COMPILED_LOOP_MACS = 1 << 62 if compiled_loop else 0
+                               use_lengths, seed, dtype, variant):
+    """Every variant of the fast schedule against the reference, in float64 and float32."""
+    saved = unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS
+    set_variant(variant)
     try:
         _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype)
     finally:
-        unroll.COMPILED_LOOP_MACS = saved
+        unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS = saved
+
+
+def set_variant(variant, setattr=setattr):
+    """blas-loop: whole loop compiled with BLAS inside; small-loop: whole loop compiled with the
+    kernels' own product; python-steps: BLAS called from Python each step."""
+    setattr(unroll, "BLAS_IN_LOOP", variant == "blas-loop")
+    setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else 0)
 
 
 def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):
@@ -56,8 +62,15 @@ def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, u
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("compiled_loop", [True, False])
+@pytest.mark.parametrize("variant", ["blas-loop", "small-loop", "python-steps"])
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_wider_batch_with_lengths_equals_reference(mode, compiled_loop, monkeypatch):
-    monkeypatch.setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if compiled_loop else 0)
+def test_wider_batch_with_lengths_equals_reference(mode, variant, monkeypatch):
+    set_variant(variant, monkeypatch.setattr)
     _check(mode, 19, 7, 3, 5, 2, True, False, False, True, 11, np.float64)
+
+
+def test_blas_is_found_next_to_numpy():
+    """NumPy's wheels bundle OpenBLAS; the fast path calls it from compiled code."""
+    from unrolled.kernels import _blas
+
+    assert _blas.AVAILABLE, "NumPy's bundled OpenBLAS was not found; the loop falls back to Python steps"

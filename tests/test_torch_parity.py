@@ -80,14 +80,14 @@ def check_parity(mode, num_layers, bidirectional, batch_first, lengths, schedule
 GRID = list(itertools.product([1, 2, 3], [False, True], [False, True], [None, [5, 2, 4]]))
 
 
-@pytest.mark.parametrize("compiled_loop", [True, False], ids=["compiled-loop", "blas-steps"])
+@pytest.mark.parametrize("variant", ["blas-loop", "small-loop", "python-steps"])
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,lengths", GRID)
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-def test_parity(mode, num_layers, bidirectional, batch_first, lengths, compiled_loop, monkeypatch):
-    """Both variants of the fast schedule: the whole loop compiled, and BLAS per step."""
-    from unrolled import unroll
+def test_parity(mode, num_layers, bidirectional, batch_first, lengths, variant, monkeypatch):
+    """Every variant of the fast schedule (see test_schedules.set_variant)."""
+    from test_schedules import set_variant
 
-    monkeypatch.setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if compiled_loop else 0)
+    set_variant(variant, monkeypatch.setattr)
     check_parity(mode, num_layers, bidirectional, batch_first, lengths)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import KERNELS, loops
+from .kernels import KERNELS, _blas, loops
 
 
 def _time(k: int, T: int, reverse: bool) -> int:
@@ -41,14 +41,20 @@ def _freeze(new, old, m):
 
 # --- fast schedule ---------------------------------------------------------------------------------
 
-# Below this many multiply-adds in one step's recurrent product, the whole loop runs compiled
-# (with the kernels' own small matrix product): per-step Python and BLAS call overhead would
-# otherwise dominate. Above it, BLAS does the recurrent GEMM and only the gate math is compiled.
+# How the time loop runs. Where NumPy's BLAS can be called from compiled code
+# (``kernels._blas``), the whole loop is compiled: recurrent GEMM and gate math, no Python
+# between steps. Otherwise, below COMPILED_LOOP_MACS multiply-adds per step's recurrent product
+# the whole loop is compiled with the kernels' own small product, and above it Python calls
+# BLAS each step and only the gate math is compiled.
+BLAS_IN_LOOP = _blas.AVAILABLE
 COMPILED_LOOP_MACS = 1 << 16
 
 
-def _compiled_loop(B: int, H: int, GH: int) -> bool:
-    return B * H * GH <= COMPILED_LOOP_MACS
+def _loop_mode(B: int, H: int, GH: int):
+    """(whole loop compiled?, recurrent product by BLAS inside it?)"""
+    if BLAS_IN_LOOP:
+        return True, True
+    return B * H * GH <= COMPILED_LOOP_MACS, False
 
 
 def _step_masks(mask, T, B, dtype):
@@ -75,13 +81,13 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
         cs[0] = c0
     cache = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
-    loop = _compiled_loop(B, H, GH)
+    loop, use_blas = _loop_mode(B, H, GH)
     hw = np.empty((B, GH), dtype=x.dtype)
     W_hhT = np.ascontiguousarray(W_hh.T) if loop else W_hh.T
 
     def rows(lo, hi):  # the time loop for batch rows lo:hi (rows never interact)
         if loop:
-            loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi)
+            loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi, use_blas)
             return
         for s in range(T):
             t = _time(s, T, reverse)
@@ -93,7 +99,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
-    saved = (x, hs, cs, cache, masks, reverse, loop) if keep else None
+    saved = (x, hs, cs, cache, masks, reverse, loop, use_blas) if keep else None
     return y, hs[T], (None if c0 is None else cs[T]), saved
 
 
@@ -103,7 +109,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
     kernels, code, flag = KERNELS[cell.name]
-    x, hs, cs, cache, masks, reverse, loop = saved
+    x, hs, cs, cache, masks, reverse, loop, use_blas = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
     GH = W_hh.shape[0]
@@ -118,7 +124,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     def rows(lo, hi):  # the backward time loop for batch rows lo:hi
         if loop:
             loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
-                                da, da_h, flag, lo, hi)
+                                da, da_h, flag, lo, hi, use_blas)
             return
         for s in reversed(range(T)):
             t = _time(s, T, reverse)
