@@ -32,7 +32,7 @@ def set_variant(variant, setattr=setattr):
     """blas-loop: whole loop compiled with BLAS inside; small-loop: whole loop compiled with the
     kernels' own product; python-steps: BLAS called from Python each step."""
     setattr(unroll, "BLAS_IN_LOOP", variant == "blas-loop")
-    setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else 0)
+    setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else -1)
 
 
 def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):

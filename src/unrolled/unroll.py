@@ -41,20 +41,21 @@ def _freeze(new, old, m):
 
 # --- fast schedule ---------------------------------------------------------------------------------
 
-# How the time loop runs. Where NumPy's BLAS can be called from compiled code
-# (``kernels._blas``), the whole loop is compiled: recurrent GEMM and gate math, no Python
-# between steps. Otherwise, below COMPILED_LOOP_MACS multiply-adds per step's recurrent product
-# the whole loop is compiled with the kernels' own small product, and above it Python calls
-# BLAS each step and only the gate math is compiled.
+# How the time loop runs. Below COMPILED_LOOP_MACS multiply-adds in one step's recurrent
+# product, the whole loop is compiled with the kernels' own small product (a BLAS call costs
+# more than it saves there). Above it, where NumPy's BLAS can be called from compiled code
+# (``kernels._blas``), the whole loop is still compiled, BLAS doing the recurrent GEMM: no
+# Python between steps. Failing that, Python calls BLAS each step and only the gate math is
+# compiled.
 BLAS_IN_LOOP = _blas.AVAILABLE
 COMPILED_LOOP_MACS = 1 << 16
 
 
 def _loop_mode(B: int, H: int, GH: int):
     """(whole loop compiled?, recurrent product by BLAS inside it?)"""
-    if BLAS_IN_LOOP:
-        return True, True
-    return B * H * GH <= COMPILED_LOOP_MACS, False
+    if B * H * GH <= COMPILED_LOOP_MACS:
+        return True, False
+    return BLAS_IN_LOOP, BLAS_IN_LOOP
 
 
 def _step_masks(mask, T, B, dtype):
@@ -68,11 +69,14 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
-    xw = x.reshape(T * B, D) @ W_ih.T  # (T*B, G*H): one GEMM for every input step
-    if b_ih is not None:
+    xw = (x.reshape(T * B, D) @ W_ih.T).reshape(T, B, GH)  # (T, B, G*H): one GEMM for every step
+    if b_ih is None:
+        b = np.zeros(GH, dtype=x.dtype)
+    elif cell.shared_da:  # both biases simply add: the kernel adds their sum, saving a pass over xw
+        b = b_ih + b_hh
+    else:  # the GRU's b_hn sits inside r * (W_hn h + b_hn), apart from b_in
         xw += b_ih
-    xw = xw.reshape(T, B, GH)  # (T, B, G*H)
-    b = b_hh if b_hh is not None else np.zeros(GH, dtype=x.dtype)
+        b = b_hh
     hs = np.empty((T + 1, B, H), dtype=x.dtype)  # (T+1, B, H), processing order
     hs[0] = h0
     cs = hs  # cells without a cell state never touch it
