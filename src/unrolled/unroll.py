@@ -86,20 +86,16 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     cache = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
     loop, use_blas = _loop_mode(B, H, GH)
-    hw = np.empty((B, GH), dtype=x.dtype)
-    W_hhT = np.ascontiguousarray(W_hh.T) if loop else W_hh.T
-
-    def rows(lo, hi):  # the time loop for batch rows lo:hi (rows never interact)
-        if loop:
-            loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi, use_blas)
-            return
+    if loop:
+        loops.forward_loop(code, xw, np.ascontiguousarray(W_hh.T), b, hs, cs, cache, masks, reverse, flag,
+                           0, B, use_blas)
+    else:
+        hw = np.empty((B, GH), dtype=x.dtype)
         for s in range(T):
             t = _time(s, T, reverse)
-            np.matmul(hs[s, lo:hi], W_hhT, out=hw[lo:hi])  # (B, G*H): the recurrent GEMM
+            np.matmul(hs[s], W_hh.T, out=hw)  # (B, G*H): the recurrent GEMM
             kernels.forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[s if keep else 0],
-                                 masks[t], flag, lo, hi)
-
-    rows(0, B)
+                                 masks[t], flag, 0, B)
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
@@ -125,18 +121,15 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     dc = dh_carry.copy() if dc_T is None else np.array(dc_T, dtype=x.dtype)
     W_hh = np.ascontiguousarray(W_hh)
 
-    def rows(lo, hi):  # the backward time loop for batch rows lo:hi
-        if loop:
-            loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
-                                da, da_h, flag, lo, hi, use_blas)
-            return
+    if loop:
+        loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
+                            da, da_h, flag, 0, B, use_blas)
+    else:
         for s in reversed(range(T)):
             t = _time(s, T, reverse)
             kernels.backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s],
-                                  masks[t], da[t], da_h[t], flag, lo, hi)
-            np.matmul(da_h[t, lo:hi], W_hh, out=dh_rec[lo:hi])  # (B, H): back through the recurrent GEMM
-
-    rows(0, B)
+                                  masks[t], da[t], da_h[t], flag, 0, B)
+            np.matmul(da_h[t], W_hh, out=dh_rec)  # (B, H): back through the recurrent GEMM
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
     dW_ih, dW_hh, db_ih, db_hh = grads
     h_prev = _by_time(hs[:-1], reverse).reshape(T * B, -1)  # (T*B, H), by time

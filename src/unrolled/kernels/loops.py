@@ -40,8 +40,8 @@ def _backward_step(code, dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, 
 @njit(**JIT)
 def forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi, use_blas):
     """xw (T, B, GH), W_hhT (H, GH), hs / cs (T+1, B, H) in processing order; cache is
-    (T, B, width) or (1, B, width) when nothing is kept. Only batch rows lo:hi are computed,
-    so two threads can each run the loop on half of the batch."""
+    (T, B, width) or (1, B, width) when nothing is kept. Only batch rows lo:hi are computed
+    (rows never interact)."""
     T = xw.shape[0]
     hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
     for s in range(T):
