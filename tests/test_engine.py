@@ -192,3 +192,30 @@ def test_language_model_style_use_in_order_with_carried_state_and_extra_metrics(
     carried["h"] = -1
     Trainer(model, config, checkpoint_dir=tmp_path, load_extra_state=lambda s: carried.update(s)).load(tmp_path)
     assert carried["h"] == 5
+
+
+def test_max_seconds_cuts_the_epoch_and_stops_within_the_budget(monkeypatch):
+    """A fake clock: each training step takes 1 s and validation 3 s. With a 20 s budget the
+    first and second epochs (5 steps each) and their validations end at 8 s and 16 s; the third
+    must stop after the one step that still leaves 3 s to validate, and no fourth starts."""
+    import unrolled.engine as engine
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: clock["now"])
+    model, step, validate = toy_task()
+
+    def timed_step(idx):
+        clock["now"] += 1.0
+        return step(idx)
+
+    def timed_validate():
+        clock["now"] += 3.0
+        return validate()
+
+    trainer = Trainer(model, TrainConfig(**{**CONFIG, "epochs": 10, "max_seconds": 20}))
+    history = trainer.fit(index_batches(N, 8), timed_step, timed_validate)
+    assert trainer.out_of_time and len(history) == 3
+    assert [row["steps"] for row in history] == [5, 10, 11]  # 16 s + 1 step + 3 s validating = 20 s
+    assert clock["now"] == 20
+    with pytest.raises(ValueError, match="max_seconds"):
+        TrainConfig(max_seconds=0)

@@ -108,6 +108,25 @@ def test_an_epoch_may_stop_mid_pass_and_the_next_continues_with_the_state(monkey
     assert calls[n]["in"] is None  # wrapped around to the start of the streams: zero state
 
 
+def test_max_minutes_cuts_training_and_says_so(monkeypatch):
+    """A fake clock where each training step takes 6 s: a 0.5-minute budget allows at most 5
+    steps however many epochs are asked for, and the model records that time ran out."""
+    import unrolled.engine as engine
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: clock["now"])
+    real_step = engine.optim.Adam.step
+
+    def slow_step(self):
+        clock["now"] += 6.0
+        return real_step(self)
+
+    monkeypatch.setattr(engine.optim.Adam, "step", slow_step)
+    lm = LanguageModel(**TINY, epochs=50, max_minutes=0.5).fit(VERSE)
+    assert lm.out_of_time_ and lm.steps_ == 5 and clock["now"] <= 30
+    assert LanguageModel(**TINY, epochs=1).fit(VERSE).out_of_time_ is False
+
+
 def test_a_tiny_model_overfits_a_tiny_text():
     lm = LanguageModel(**TINY, epochs=25).fit(VERSE)
     losses = [r["train_loss"] for r in lm.history_]
@@ -208,6 +227,7 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
     ({"lr_decay": 1.5}, "1 keeps the rate constant"),
     ({"clip": -1.0}, "None for no clipping"),
     ({"max_steps": 0}, "None turns it off"),
+    ({"max_minutes": -1}, "positive number of minutes"),
     ({"batch_size": 10_000}, "smaller batch_size or more text"),
 ])
 def test_bad_hyperparameters_name_the_fix(kw, fix):

@@ -35,6 +35,7 @@ import pathlib
 import secrets
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,7 @@ class TrainConfig:
     shuffle: bool = True               # reshuffle examples every epoch (seeded); False for LM streams
     seed: int = 0                      # seeds the shuffle Generator
     progress: bool | None = None       # tqdm bar; None = only when stderr is a terminal
+    max_seconds: float | None = None   # wall-clock budget of one fit() call, validation included
 
     def __post_init__(self):
         def bad(name, fix):
@@ -85,6 +87,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 bad(name, "use a positive bound, or None to turn it off")
+        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))
+                                                 and math.isfinite(self.max_seconds) and self.max_seconds > 0):
+            bad("max_seconds", "use a positive number of seconds, or None for no time limit")
         if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
                                           or self.patience < 1):
             bad("patience", "use a whole number of epochs >= 1, or None for no early stopping")
@@ -227,6 +232,10 @@ class Trainer:
         self.best_params: dict[str, np.ndarray] | None = None
         self.bad_epochs = 0                  # epochs since the last improvement
         self.stopped_early = False
+        self.steps = 0                       # optimizer steps taken, over all epochs
+        self.out_of_time = False             # config.max_seconds ran out (in this fit call)
+        self._deadline = math.inf            # perf_counter time by which fit must be done
+        self._validate_seconds = 0.0         # how long the last validation took
 
     # -- one epoch ----------------------------------------------------------------------------
     def _train_epoch(self, batches, step) -> float:
@@ -236,6 +245,9 @@ class Trainer:
         bar = _progress(data, c.progress, f"epoch {self.epoch + 1}/{c.epochs}")
         total, count = 0.0, 0
         for batch in bar:
+            if time.perf_counter() + self._validate_seconds >= self._deadline:
+                self.out_of_time = True  # stop now: what is left goes to validating this epoch
+                break
             self.model.zero_grad()
             loss = float(step(batch))
             if not math.isfinite(loss):
@@ -246,25 +258,40 @@ class Trainer:
             if c.clip_norm is not None:
                 optim.clip_grad_norm_(self.model, c.clip_norm)
             self.optimizer.step()
+            self.steps += 1
             total, count = total + loss, count + 1
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{total / count:.4g}")
         if count == 0:
+            if self.out_of_time:
+                raise ValueError(f"max_seconds={c.max_seconds} ran out before the first training step; "
+                                 "give the run more time")
             raise ValueError("batches(rng) gave no batches; there is nothing to train on")
         return total / count
 
     def fit(self, batches, step, validate=None, *, resume: bool = False) -> list[dict]:
-        """Train until ``config.epochs`` or early stopping; returns the history (one dict per epoch)."""
+        """Train until ``config.epochs``, early stopping or ``config.max_seconds``; returns the
+        history (one dict per epoch).
+
+        With ``max_seconds`` the epoch running when time is short is cut after the step that leaves
+        just enough time to validate it (as long as the previous validation took), and training
+        ends there: the whole call, validation included, stays within the budget (give or take one
+        step). A resumed run gets the budget afresh.
+        """
         c = self.config
         if resume:
             self.load(self.checkpoint_dir, "last")
-        while self.epoch < c.epochs and not self.stopped_early:
+        self.out_of_time, self._validate_seconds = False, 0.0
+        self._deadline = math.inf if c.max_seconds is None else time.perf_counter() + c.max_seconds
+        while self.epoch < c.epochs and not self.stopped_early and not self.out_of_time:
             lr = self.optimizer.lr
             train_loss = self._train_epoch(batches, step)
-            row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss}
+            row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "steps": self.steps}
             if validate is not None:
                 self.model.eval()
+                t0 = time.perf_counter()
                 val = validate()
+                self._validate_seconds = time.perf_counter() - t0
                 val = dict(val) if isinstance(val, dict) else {"loss": float(val)}
                 row.update({f"val_{k}": float(v) for k, v in val.items()})
             monitored = row.get("val_loss", train_loss)
@@ -303,7 +330,7 @@ class Trainer:
             "epoch": self.epoch,
             "history": self.history,
             "best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
+            "stopped_early": self.stopped_early, "steps": self.steps,
             "optimizer": opt_meta,
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": self.rng.bit_generator.state,
@@ -333,6 +360,7 @@ class Trainer:
         self.epoch, self.history = int(meta["epoch"]), list(meta["history"])
         self.best_loss, self.best_epoch = float(meta["best_loss"]), int(meta["best_epoch"])
         self.bad_epochs, self.stopped_early = int(meta["bad_epochs"]), bool(meta["stopped_early"])
+        self.steps = int(meta.get("steps", 0))
         self.best_params = best or None
         if self.load_extra_state is not None and meta.get("extra") is not None:
             self.load_extra_state(meta["extra"])

@@ -11,7 +11,7 @@ def _train(args) -> int:
 
     params = {k: getattr(args, k) for k in (
         "level", "cell", "embedding_dim", "hidden_size", "num_layers", "dropout", "seq_len", "batch_size",
-        "lr", "clip", "epochs", "max_steps", "steps_per_epoch", "lr_decay", "optimizer", "patience",
+        "lr", "clip", "epochs", "max_steps", "max_minutes", "steps_per_epoch", "lr_decay", "optimizer", "patience",
         "min_freq", "eval_batch_size", "seed", "progress")}
     if params["clip"] == 0:
         params["clip"] = None
@@ -88,6 +88,9 @@ def add_lm_parser(sub) -> None:
                         help="passes over the training text (default 10); early stopping may end sooner")
     length.add_argument("--max-steps", type=int, default=None, metavar="N",
                         help="stop after N segments (optimizer steps) in all, instead of --epochs")
+    train.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                       help="wall-clock budget: training and validation stop within M minutes (the epoch "
+                            "running then is cut short and validated)")
     train.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
                        help="validate (and checkpoint) every N steps instead of once per pass over the text")
     train.add_argument("--embedding-dim", type=int, default=64, help="embedding size E (default 64)")

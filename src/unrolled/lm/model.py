@@ -116,6 +116,7 @@ class LanguageModel:
                  clip=5.0,                # joint gradient norm bound, Zaremba et al.'s 5
                  epochs=10,               # upper bound; early stopping or max_steps may end sooner
                  max_steps=None,          # stop after this many segments in all (None: epochs decide)
+                 max_minutes=None,        # wall-clock budget of fit, validation included (None: no limit)
                  steps_per_epoch=None,    # segments per "epoch" (None: one pass over the streams)
                  lr_decay=1.0,            # multiply lr by this after every epoch (1 = constant)
                  optimizer="adam",        # sgd | adam | adamw
@@ -130,6 +131,7 @@ class LanguageModel:
         self.embedding_dim, self.hidden_size, self.num_layers = embedding_dim, hidden_size, num_layers
         self.dropout, self.seq_len, self.batch_size = dropout, seq_len, batch_size
         self.lr, self.clip, self.epochs, self.max_steps = lr, clip, epochs, max_steps
+        self.max_minutes = max_minutes
         self.steps_per_epoch, self.lr_decay, self.optimizer = steps_per_epoch, lr_decay, optimizer
         self.patience, self.min_freq, self.eval_batch_size = patience, min_freq, eval_batch_size
         self.seed, self.dtype = seed, dtype
@@ -155,6 +157,10 @@ class LanguageModel:
         for what in ("max_steps", "steps_per_epoch", "min_freq", "patience"):
             if getattr(self, what) is not None:
                 check_positive_int(getattr(self, what), what, name + f" ({what}=None turns it off)")
+        if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float))
+                                                 and math.isfinite(self.max_minutes) and self.max_minutes > 0):
+            raise ValueError(f"{name}: max_minutes={self.max_minutes!r} must be a positive number of minutes, "
+                             "or None for no time limit")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"{name}: dropout={self.dropout!r} must be a probability in [0, 1), e.g. 0.2")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
@@ -211,7 +217,7 @@ class LanguageModel:
 
         def batches(_rng):
             # segment numbers of this epoch; an epoch may stop mid-pass and the next continue there
-            done = trainer.epoch * per_epoch
+            done = trainer.steps
             count = per_epoch if self.max_steps is None else min(per_epoch, self.max_steps - done)
             return [(done + k) % n for k in range(count)]
 
@@ -234,16 +240,18 @@ class LanguageModel:
 
         config = TrainConfig(epochs=epochs, optimizer=self.optimizer, lr=self.lr, clip_norm=self.clip,
                              schedule=None if self.lr_decay == 1 else "exponential", gamma=self.lr_decay,
-                             patience=self.patience, shuffle=False, seed=self.seed, progress=self.progress)
+                             patience=self.patience, shuffle=False, seed=self.seed, progress=self.progress,
+                             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes)
         trainer = Trainer(self.net_, config, checkpoint_dir=self.checkpoint_dir, log=log,
                           extra_state=lambda: {"state": _state_to_json(carried["state"])},
                           load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
         t0 = time.perf_counter()
         self.history_ = trainer.fit(batches, step, validate, resume=resume)
         seconds = time.perf_counter() - t0 - timing["validate"]
-        self.steps_ = sum(min(per_epoch, (self.max_steps or math.inf) - e * per_epoch) for e in range(trainer.epoch))
+        self.steps_ = trainer.steps
         self.best_epoch_ = trainer.best_epoch
         self.stopped_early_ = trainer.stopped_early
+        self.out_of_time_ = trainer.out_of_time
         self.train_tokens_per_second_ = timing["tokens"] / seconds if timing["tokens"] else None
         self.net_.eval()
         return self
@@ -338,7 +346,8 @@ class LanguageModel:
         return prime + tok.decode(ids) if self.level == "char" else tok.decode(np.concatenate([prime_ids, ids]))
 
     # -- persistence --------------------------------------------------------------------------------
-    _LEARNED = ("vocab_size_", "history_", "steps_", "best_epoch_", "stopped_early_", "train_tokens_per_second_")
+    _LEARNED = ("vocab_size_", "history_", "steps_", "best_epoch_", "stopped_early_", "out_of_time_",
+                "train_tokens_per_second_")
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path``: ``language_model.json`` (hyperparameters,

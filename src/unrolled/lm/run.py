@@ -60,11 +60,12 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
         "source": corpus.source, "level": lm.level, "cell": lm.cell, "vocab_size": lm.vocab_size_,
         "params": {k: v for k, v in lm.get_params().items() if k not in ("checkpoint_dir", "progress", "dtype")},
         "steps": lm.steps_, "epochs": len(lm.history_), "best_epoch": lm.best_epoch_, "seconds": seconds,
+        "out_of_time": lm.out_of_time_,
         "train_tokens_per_second": lm.train_tokens_per_second_,
         "validation": validation, "test": test, "history": lm.history_, "ngram": None,
     }
     echo(f"{lm.steps_} steps in {seconds:.1f} s ({lm.train_tokens_per_second_ or 0:,.0f} training tokens/s); "
-         f"best epoch {lm.best_epoch_}")
+         f"best epoch {lm.best_epoch_}" + ("; stopped by --max-minutes" if lm.out_of_time_ else ""))
     echo(f"validation: perplexity {validation['perplexity']:.3f}, {unit} {validation['bits_per_char']:.4f}")
     echo(f"test:       perplexity {test['perplexity']:.3f}, {unit} {test['bits_per_char']:.4f}")
     if ngram_order is not None:
