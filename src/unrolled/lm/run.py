@@ -77,7 +77,11 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
     if out is not None:
         lm.save(out / "model")
         _atomic_text(out / "metrics.json", json.dumps(metrics, indent=2))
-        plot_history(lm.history_, out / "loss.png", best_epoch=lm.best_epoch_)
+        baseline = None
+        if metrics["ngram"] is not None:  # the n-gram's validation loss, in the same nats per token
+            ng = metrics["ngram"]
+            baseline = (f"Kneser-Ney {ng['order']}-gram", ng["validation"]["bits_per_token"] * math.log(2))
+        plot_history(lm.history_, out / "loss.png", best_epoch=lm.best_epoch_, baseline=baseline)
         echo(f"wrote {out}/: metrics.json, loss.png, model/, checkpoints/")
     return metrics
 
@@ -88,8 +92,9 @@ def _atomic_text(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def plot_history(history: list[dict], path, best_epoch=None) -> None:
-    """Training and validation loss (nats per token) and validation perplexity per epoch, as a PNG."""
+def plot_history(history: list[dict], path, best_epoch=None, baseline=None) -> None:
+    """Training and validation loss (nats per token) and validation perplexity per epoch, as a PNG;
+    ``baseline`` = (label, validation loss in nats per token) draws another model's level."""
     from matplotlib.figure import Figure  # no pyplot: no global backend to set
 
     fig = Figure(figsize=(10, 4), dpi=110)
@@ -98,6 +103,11 @@ def plot_history(history: list[dict], path, best_epoch=None) -> None:
     loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
     ppl_ax.plot(epochs, [r["val_perplexity"] for r in history], marker="o", color="tab:green")
+    if baseline is not None:
+        label, loss = baseline
+        loss_ax.axhline(loss, color="tab:red", ls=":", label=f"{label} (validation)")
+        ppl_ax.axhline(math.exp(loss), color="tab:red", ls=":", label=f"{label} (validation)")
+        ppl_ax.legend()
     for ax, ylabel in ((loss_ax, "cross-entropy (nats per token)"), (ppl_ax, "validation perplexity")):
         if best_epoch:
             ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best (epoch {best_epoch}), kept")
