@@ -3,9 +3,12 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from unrolled import unroll
+from unrolled import parallel, unroll
 
 from conftest import as_list, make_layer, random_state
+
+
+VARIANTS = ["blas-loop", "small-loop", "python-steps", "two-threads"]
 
 
 @settings(max_examples=80, deadline=None)
@@ -15,24 +18,27 @@ from conftest import as_list, make_layer, random_state
     num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
     residual=st.booleans(), use_lengths=st.booleans(), seed=st.integers(0, 2**16),
     dtype=st.sampled_from([np.float32, np.float64]),
-    variant=st.sampled_from(["blas-loop", "small-loop", "python-steps"]),
+    variant=st.sampled_from(VARIANTS),
 )
 def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual,
                                use_lengths, seed, dtype, variant):
     """Every variant of the fast schedule against the reference, in float64 and float32."""
-    saved = unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS
+    saved = unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS, parallel.MIN_ROWS
     set_variant(variant)
     try:
         _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype)
     finally:
-        unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS = saved
+        unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS, parallel.MIN_ROWS = saved
 
 
 def set_variant(variant, setattr=setattr):
     """blas-loop: whole loop compiled with BLAS inside; small-loop: whole loop compiled with the
-    kernels' own product; python-steps: BLAS called from Python each step."""
-    setattr(unroll, "BLAS_IN_LOOP", variant == "blas-loop")
+    kernels' own product; python-steps: BLAS called from Python each step; two-threads: the
+    blas-loop on two halves of the batch in two threads, every GEMM split the same way (any
+    batch of 2 rows or more, where by default only wide ones are)."""
+    setattr(unroll, "BLAS_IN_LOOP", variant in ("blas-loop", "two-threads"))
     setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else -1)
+    setattr(parallel, "MIN_ROWS", 1 if variant == "two-threads" else 32)
 
 
 def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):
@@ -62,7 +68,7 @@ def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, u
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("variant", ["blas-loop", "small-loop", "python-steps"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 def test_wider_batch_with_lengths_equals_reference(mode, variant, monkeypatch):
     set_variant(variant, monkeypatch.setattr)
@@ -74,3 +80,29 @@ def test_blas_is_found_next_to_numpy():
     from unrolled.kernels import _blas
 
     assert _blas.AVAILABLE, "NumPy's bundled OpenBLAS was not found; the loop falls back to Python steps"
+
+
+def test_two_threads_leave_the_blas_thread_count_as_it_was(monkeypatch):
+    """A wide layer holds BLAS to one thread while it runs and gives the count back, also when
+    the layer fails part way."""
+    from unrolled.kernels import _blas
+
+    if not (_blas.CAN_HOLD and parallel.THREADS >= 2):
+        pytest.skip("no BLAS thread control or a single core here")
+    set_variant("two-threads", monkeypatch.setattr)
+    before = _blas._get_threads()
+    seen = []
+    real = unroll.loops.forward_loop
+
+    def spy(*args):
+        seen.append(_blas._get_threads())
+        return real(*args)
+
+    monkeypatch.setattr(unroll.loops, "forward_loop", spy)
+    m = make_layer("lstm", 3, 5, seed=0)
+    m(np.ones((4, 6, 3)))
+    assert seen and set(seen) == {1} and _blas._get_threads() == before
+    monkeypatch.setattr(unroll.loops, "forward_loop", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        m(np.ones((4, 6, 3)))
+    assert _blas._get_threads() == before

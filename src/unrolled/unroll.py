@@ -20,8 +20,11 @@ is time ``t = k`` going forward and ``t = T-1-k`` in reverse.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
+from . import parallel
 from .kernels import KERNELS, _blas, loops
 
 
@@ -64,12 +67,26 @@ def _step_masks(mask, T, B, dtype):
 
 
 def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
-    """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``)."""
+    """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``).
+
+    A wide batch (``parallel.wide``) runs on our two threads, one half of the batch each, BLAS
+    held to one thread; a narrow one leaves the parallelism to BLAS (see ``unrolled.parallel``).
+    """
+    T, B, D = x.shape
+    H = h0.shape[1]
+    loop, use_blas = _loop_mode(B, H, params[1].shape[0])
+    wide = loop and parallel.wide(B)  # only the compiled loop releases the GIL for the whole loop
+    with _blas.one_thread() if wide else nullcontext():
+        return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide)
+
+
+def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide):
     kernels, code, flag = KERNELS[cell.name]
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
-    xw = (x.reshape(T * B, D) @ W_ih.T).reshape(T, B, GH)  # (T, B, G*H): one GEMM for every step
+    x2 = x.reshape(T * B, D)
+    xw = (parallel.matmul(x2, W_ih.T) if wide else x2 @ W_ih.T).reshape(T, B, GH)  # (T, B, G*H): one GEMM
     if b_ih is None:
         b = np.zeros(GH, dtype=x.dtype)
     elif cell.shared_da:  # both biases simply add: the kernel adds their sum, saving a pass over xw
@@ -85,10 +102,13 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
         cs[0] = c0
     cache = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
-    loop, use_blas = _loop_mode(B, H, GH)
     if loop:
-        loops.forward_loop(code, xw, np.ascontiguousarray(W_hh.T), b, hs, cs, cache, masks, reverse, flag,
-                           0, B, use_blas)
+        W_hhT = np.ascontiguousarray(W_hh.T)
+
+        def rows(lo, hi):  # the whole time loop for batch rows lo:hi (rows never interact)
+            loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi, use_blas)
+
+        parallel.over_rows(rows, B) if wide else rows(0, B)
     else:
         hw = np.empty((B, GH), dtype=x.dtype)
         for s in range(T):
@@ -99,7 +119,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
-    saved = (x, hs, cs, cache, masks, reverse, loop, use_blas) if keep else None
+    saved = (x, hs, cs, cache, masks, reverse, loop, use_blas, wide) if keep else None
     return y, hs[T], (None if c0 is None else cs[T]), saved
 
 
@@ -108,8 +128,13 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
 
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
+    with _blas.one_thread() if saved[-1] else nullcontext():
+        return _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads)
+
+
+def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     kernels, code, flag = KERNELS[cell.name]
-    x, hs, cs, cache, masks, reverse, loop, use_blas = saved
+    x, hs, cs, cache, masks, reverse, loop, use_blas, wide = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
     GH = W_hh.shape[0]
@@ -122,8 +147,11 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
     W_hh = np.ascontiguousarray(W_hh)
 
     if loop:
-        loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
-                            da, da_h, flag, 0, B, use_blas)
+        def rows(lo, hi):  # BPTT for batch rows lo:hi
+            loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
+                                da, da_h, flag, lo, hi, use_blas)
+
+        parallel.over_rows(rows, B) if wide else rows(0, B)
     else:
         for s in reversed(range(T)):
             t = _time(s, T, reverse)
@@ -131,15 +159,17 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
                                   masks[t], da[t], da_h[t], flag, 0, B)
             np.matmul(da_h[t], W_hh, out=dh_rec)  # (B, H): back through the recurrent GEMM
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
+    matmul = parallel.matmul if wide else np.matmul
     dW_ih, dW_hh, db_ih, db_hh = grads
     h_prev = _by_time(hs[:-1], reverse).reshape(T * B, -1)  # (T*B, H), by time
-    dW_ih += da.reshape(T * B, GH).T @ x.reshape(T * B, D)
-    dW_hh += da_h.reshape(T * B, GH).T @ h_prev
+    da2, da_h2 = da.reshape(T * B, GH), da_h.reshape(T * B, GH)
+    dW_ih += matmul(da2.T, x.reshape(T * B, D))
+    dW_hh += matmul(da_h2.T, h_prev)
     if b_ih is not None:
-        db = da.reshape(T * B, GH).sum(axis=0)
+        db = da2.sum(axis=0)
         db_ih += db
-        db_hh += db if da_h is da else da_h.reshape(T * B, GH).sum(axis=0)
-    dx = (da.reshape(T * B, GH) @ W_ih).reshape(T, B, D)  # one GEMM for every input step
+        db_hh += db if da_h is da else da_h2.sum(axis=0)
+    dx = matmul(da2, W_ih).reshape(T, B, D)  # one GEMM for every input step
     return dx, dh_rec + dh_carry, (None if dc_T is None else dc)
 
 

@@ -10,6 +10,7 @@ small product (``matmul_into``) stands in, with BLAS called from Python for larg
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
@@ -45,9 +46,18 @@ def _find():
 
 _found = None if os.environ.get("UNROLLED_NO_BLAS_IN_LOOP") else _find()
 AVAILABLE = _found is not None
+_get_threads = _set_threads = None
 if AVAILABLE:
     _path, _s, _d, _int = _found
     llvm.load_library_permanently(_path)
+    _lib = ctypes.CDLL(_path)
+    for _get, _set in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                       ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                       ("openblas_get_num_threads", "openblas_set_num_threads")):
+        if hasattr(_lib, _get) and hasattr(_lib, _set):
+            _get_threads, _set_threads = getattr(_lib, _get), getattr(_lib, _set)
+            _get_threads.restype, _set_threads.argtypes = ctypes.c_int, [ctypes.c_int]
+            break
 
     def _declare(name, real):
         # cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
@@ -59,6 +69,22 @@ if AVAILABLE:
     _dgemm = _declare(_d, types.float64)
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
+CAN_HOLD = _set_threads is not None  # can one_thread() hold BLAS to one thread?
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Hold NumPy's BLAS to one thread inside the block (process-wide: OpenBLAS keeps one
+    count), so that its pool stays asleep while threads of our own use the cores."""
+    if _set_threads is None:
+        yield
+        return
+    n = _get_threads()
+    _set_threads(1)
+    try:
+        yield
+    finally:
+        _set_threads(n)
 
 
 def gemm(A, M, out, lo, hi, use_blas):  # pragma: no cover - replaced inside compiled code

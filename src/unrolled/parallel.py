@@ -1,0 +1,61 @@
+"""A wide batch on two cores: our own two threads, BLAS held to one thread in each.
+
+Batch rows never interact in a recurrent layer, so each half of a wide batch runs its whole
+time loop -- its recurrent GEMMs and its gate math -- on its own core, with no synchronisation
+per step. The GEMMs before and after the loop are split the same way (by rows of the
+product), so that in a wide layer every BLAS call is a one-thread call from one of our threads.
+
+Why not let BLAS parallelise: after each multi-thread call OpenBLAS's worker keeps spinning
+for a while, waiting for the next call. That is what makes a two-thread GEMM per step fast on
+a narrow batch (its worker is awake for the next step); but a thread of ours started beside a
+spinning worker shares its core with it and runs at about half speed. So a layer either leaves
+all parallelism to BLAS (narrow batches: one two-thread GEMM per step, gate math on one core)
+or takes all of it (wide batches, ``MIN_ROWS`` rows per thread or more: gate math on both
+cores). ``THREADS = 1`` turns the split off.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .kernels import _blas
+
+THREADS = min(2, os.cpu_count() or 1)
+MIN_ROWS = 32  # batch rows per thread below which one two-thread GEMM per step is faster
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def wide(B: int) -> bool:
+    """Does a batch of B rows run on our two threads (``over_rows``)?"""
+    return THREADS >= 2 and _blas.CAN_HOLD and B >= 2 * MIN_ROWS
+
+
+def over_rows(work, n: int) -> None:
+    """``work(lo, hi)`` over rows [0, n) in two halves, one per thread; BLAS calls inside it run
+    on one thread each. ``work`` must release the GIL (compiled loops, NumPy products do)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unrolled")
+    half = n // 2
+    other = _pool.submit(work, half, n)
+    try:
+        work(0, half)
+    finally:
+        other.result()
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (2-D), the rows of ``a`` split over the two threads (call inside
+    ``_blas.one_thread()``). ``out`` (C-contiguous, (rows of a, cols of b)) receives it."""
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+
+    def rows(lo, hi):
+        np.matmul(a[lo:hi], b, out=out[lo:hi])
+
+    over_rows(rows, a.shape[0])
+    return out
