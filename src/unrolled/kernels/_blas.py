@@ -40,7 +40,7 @@ def _find():
             continue
         for s, d, integer in _SYMBOLS:
             if hasattr(lib, s) and hasattr(lib, d):
-                return path, s, d, integer
+                return lib, path, s, d, integer
     return None
 
 
@@ -48,9 +48,8 @@ _found = None if os.environ.get("UNROLLED_NO_BLAS_IN_LOOP") else _find()
 AVAILABLE = _found is not None
 _get_threads = _set_threads = None
 if AVAILABLE:
-    _path, _s, _d, _int = _found
+    _lib, _path, _s, _d, _int = _found
     llvm.load_library_permanently(_path)
-    _lib = ctypes.CDLL(_path)
     for _get, _set in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
                        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
                        ("openblas_get_num_threads", "openblas_set_num_threads")):
