@@ -48,10 +48,11 @@ def over_rows(work, n: int) -> None:
         other.result()
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` (2-D), the rows of ``a`` split over the two threads (call inside
-    ``_blas.one_thread()``)."""
-    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (2-D), into ``out`` if given, the rows of ``a`` split over the two threads (call
+    inside ``_blas.one_thread()``)."""
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
 
     def rows(lo, hi):
         np.matmul(a[lo:hi], b, out=out[lo:hi])

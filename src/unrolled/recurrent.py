@@ -21,6 +21,7 @@ from . import unroll
 from ._checks import check_finite, check_lengths, check_positive_int, check_state, resolve_dtype
 from .cells import CELLS
 from .module import Module
+from .workspace import Workspace
 
 _SCHEDULES = {
     "fast": (unroll.forward_fast, unroll.backward_fast),
@@ -50,6 +51,8 @@ class _Recurrent(Module):
         # One Generator for initialisation, then for dropout masks: same seed, same run.
         self.rng = np.random.default_rng(seed)
         self._cache = None
+        # per layer and direction: the fast schedule's buffers, reused from call to call
+        self._work = [Workspace() for _ in range(self.num_layers * self.num_directions)]
         H, G, D = self.hidden_size, self.cell.G, self.input_size
         k = 1.0 / np.sqrt(H)  # PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter
         for layer in range(self.num_layers):
@@ -99,7 +102,7 @@ class _Recurrent(Module):
                 j = layer * self.num_directions + d
                 y_d, h_n[j], c_T, cache = forward_dir(
                     self.cell, inp, self._weights(self.params, layer, d), h0[j],
-                    None if c0 is None else c0[j], mask, bool(d), keep)
+                    None if c0 is None else c0[j], mask, bool(d), keep, self._work[j])
                 if c_n is not None:
                     c_n[j] = c_T
                 outs.append(y_d)  # (T, B, H)
@@ -148,7 +151,7 @@ class _Recurrent(Module):
                 dx_d, dh0[j], dc_0 = backward_dir(
                     self.cell, np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H]), dh_n[j],
                     None if dc_n is None else dc_n[j], caches[j],
-                    self._weights(self.params, layer, d), self._weights(self.grads, layer, d))
+                    self._weights(self.params, layer, d), self._weights(self.grads, layer, d), self._work[j])
                 if dc0 is not None:
                     dc0[j] = dc_0
                 dinp = dx_d if dinp is None else dinp + dx_d

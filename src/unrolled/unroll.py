@@ -26,6 +26,7 @@ import numpy as np
 
 from . import parallel
 from .kernels import KERNELS, _blas, loops
+from .workspace import Workspace
 
 
 def _time(k: int, T: int, reverse: bool) -> int:
@@ -66,27 +67,30 @@ def _step_masks(mask, T, B, dtype):
     return np.ones((T, B), dtype=dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0])
 
 
-def forward_fast(cell, x, params, h0, c0, mask, reverse, keep):
+def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``).
 
     A wide batch (``parallel.wide``) runs on our two threads, one half of the batch each, BLAS
     held to one thread; a narrow one leaves the parallelism to BLAS (see ``unrolled.parallel``).
+    ``work`` is the layer's ``Workspace``: its buffers serve again at the next call.
     """
     T, B, D = x.shape
     H = h0.shape[1]
     loop, use_blas = _loop_mode(B, H, params[1].shape[0])
     wide = loop and parallel.wide(B)  # only the compiled loop releases the GIL for the whole loop
     with _blas.one_thread() if wide else nullcontext():
-        return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide)
+        return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide,
+                             work or Workspace())
 
 
-def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide):
+def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide, work):
     kernels, code, flag = KERNELS[cell.name]
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
     x2 = x.reshape(T * B, D)
-    xw = (parallel.matmul(x2, W_ih.T) if wide else x2 @ W_ih.T).reshape(T, B, GH)  # (T, B, G*H): one GEMM
+    xw = work.empty(4, (T, B, GH), x.dtype)  # (T, B, G*H): every input step projected by one GEMM
+    (parallel.matmul if wide else np.matmul)(x2, W_ih.T, out=xw.reshape(T * B, GH))
     if b_ih is None:
         b = np.zeros(GH, dtype=x.dtype)
     elif cell.shared_da:  # both biases simply add: the kernel adds their sum, saving a pass over xw
@@ -94,13 +98,13 @@ def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, 
     else:  # the GRU's b_hn sits inside r * (W_hn h + b_hn), apart from b_in
         xw += b_ih
         b = b_hh
-    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # (T+1, B, H), processing order
+    hs = work.empty(0, (T + 1, B, H), x.dtype)  # (T+1, B, H), processing order
     hs[0] = h0
     cs = hs  # cells without a cell state never touch it
     if c0 is not None:
-        cs = np.empty((T + 1, B, H), dtype=x.dtype)
+        cs = work.empty(1, (T + 1, B, H), x.dtype)
         cs[0] = c0
-    cache = np.empty((T if keep else 1, B, cell.cache_width * H), dtype=x.dtype)
+    cache = work.empty(2, (T if keep else 1, B, cell.cache_width * H), x.dtype)
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
     if loop:
         W_hhT = np.ascontiguousarray(W_hh.T)
@@ -123,24 +127,24 @@ def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, 
     return y, hs[T], (None if c0 is None else cs[T]), saved
 
 
-def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
+def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work=None):
     """BPTT for ``forward_fast``: dy (T, B, H) -> dx (T, B, D), dh_0, dc_0.
 
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
     with _blas.one_thread() if saved[-1] else nullcontext():
-        return _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads)
+        return _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work or Workspace())
 
 
-def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
+def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
     kernels, code, flag = KERNELS[cell.name]
     x, hs, cs, cache, masks, reverse, loop, use_blas, wide = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
     GH = W_hh.shape[0]
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
-    da = np.empty((T, B, GH), dtype=x.dtype)  # (T, B, G*H), by time: d pre-activation
-    da_h = da if cell.shared_da else np.empty_like(da)
+    da = work.empty(5, (T, B, GH), x.dtype)  # (T, B, G*H), by time: d pre-activation
+    da_h = da if cell.shared_da else work.empty(6, (T, B, GH), x.dtype)
     dh_rec = np.array(dh_T, dtype=x.dtype)  # (B, H): the part of dh that came through W_hh
     dh_carry = np.zeros_like(dh_rec)  # the part that did not
     dc = dh_carry.copy() if dc_T is None else np.array(dc_T, dtype=x.dtype)
@@ -176,7 +180,7 @@ def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads):
 # --- reference schedule: the cell's own step, one at a time ---------------------------------------
 
 
-def forward_reference(cell, x, params, h0, c0, mask, reverse, keep):
+def forward_reference(cell, x, params, h0, c0, mask, reverse, keep, work=None):
     T = x.shape[0]
     y = np.zeros((T,) + h0.shape, dtype=x.dtype)
     h, c = h0, c0
@@ -197,7 +201,7 @@ def forward_reference(cell, x, params, h0, c0, mask, reverse, keep):
     return y, h, c, cache
 
 
-def backward_reference(cell, dy, dh_T, dc_T, cache, params, grads):
+def backward_reference(cell, dy, dh_T, dc_T, cache, params, grads, work=None):
     caches, mask, reverse = cache
     T = dy.shape[0]
     if mask is not None:

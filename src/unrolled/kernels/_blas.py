@@ -90,7 +90,7 @@ def gemm(A, M, out, lo, hi, use_blas):  # pragma: no cover - replaced inside com
     out[lo:hi] = A[lo:hi] @ M
 
 
-@overload(gemm, jit_options=JIT)
+@overload(gemm, jit_options=JIT, inline="always")
 def _gemm(A, M, out, lo, hi, use_blas):
     """out[lo:hi] = A[lo:hi] @ M, all C-contiguous: A (B, K), M (K, N), out (B, N)."""
     if not AVAILABLE:
@@ -109,3 +109,4 @@ def _gemm(A, M, out, lo, hi, use_blas):
             f(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, hi - lo, N, K, one, A.ctypes.data + lo * K * size, K,
               M.ctypes.data, N, zero, out.ctypes.data + lo * N * size, N)
     return impl
+
