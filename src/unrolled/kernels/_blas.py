@@ -90,7 +90,7 @@ def gemm(A, M, out, lo, hi, use_blas):  # pragma: no cover - replaced inside com
     out[lo:hi] = A[lo:hi] @ M
 
 
-@overload(gemm, jit_options=JIT, inline="always")
+@overload(gemm, jit_options=JIT)
 def _gemm(A, M, out, lo, hi, use_blas):
     """out[lo:hi] = A[lo:hi] @ M, all C-contiguous: A (B, K), M (K, N), out (B, N)."""
     if not AVAILABLE:

@@ -23,7 +23,7 @@ def tanh(x):  # pragma: no cover - replaced by the overload inside compiled code
     return np.tanh(x)
 
 
-@overload(tanh, jit_options=JIT, inline="always")
+@overload(tanh, jit_options=JIT)
 def _tanh(x):
     if x == types.float32:
         a1, a3, a5, a7 = (np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04,
@@ -49,7 +49,7 @@ def sigmoid(a):
     return HALF * tanh(HALF * a) + HALF
 
 
-@njit(fastmath={"contract"}, inline="always", **JIT)
+@njit(fastmath={"contract"}, **JIT)
 def matmul_into(A, M, out, lo, hi):
     """out[lo:hi] = A[lo:hi] @ M for small shapes: A (B, K), M (K, N) row-major, out (B, N).
 

@@ -16,7 +16,7 @@ from numba import njit
 from ._math import JIT, ONE, ZERO, sigmoid, tanh
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_forward(x, w, b, hp, h, k):
     H = hp.shape[0]
     for j in range(H):
@@ -31,7 +31,7 @@ def _row_forward(x, w, b, hp, h, k):
         k[3 * H + j] = ahn
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_backward(dh_rec, dh_carry, dy, k, hp, a, ah):
     H = hp.shape[0]
     for j in range(H):
@@ -49,7 +49,7 @@ def _row_backward(dh_rec, dh_carry, dy, k, hp, a, ah):
         dh_carry[j] = dhj * zj  # h's direct dependence on h_prev
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
     for r in range(lo, hi):
         if m[r] == 0:
@@ -58,7 +58,7 @@ def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
             _row_forward(xw[r], hw[r], b, h_prev[r], h[r], cache[r])
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
     for r in range(lo, hi):
         if m[r] == 0:

@@ -17,7 +17,7 @@ from ._math import JIT
 LSTM, GRU, RNN = 0, 1, 2
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _forward_step(code, xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
     if code == LSTM:
         lstm.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
@@ -27,7 +27,7 @@ def _forward_step(code, xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
         rnn.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _backward_step(code, dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
     if code == LSTM:
         lstm.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi)

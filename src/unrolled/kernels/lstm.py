@@ -19,7 +19,7 @@ from numba import njit
 from ._math import JIT, ONE, ZERO, sigmoid, tanh
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_forward(x, w, b, cp, h, c, k):
     H = cp.shape[0]
     for j in range(H):
@@ -38,7 +38,7 @@ def _row_forward(x, w, b, cp, h, c, k):
         k[4 * H + j] = tc
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_backward(dh_rec, dh_carry, dy, dc, k, cp, a):
     H = cp.shape[0]
     for j in range(H):
@@ -53,7 +53,7 @@ def _row_backward(dh_rec, dh_carry, dy, dc, k, cp, a):
         dh_carry[j] = ZERO
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
     for r in range(lo, hi):
         if m[r] == 0:  # the sequence has ended: keep its state
@@ -63,7 +63,7 @@ def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
             _row_forward(xw[r], hw[r], b, c_prev[r], h[r], c[r], cache[r])
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
     """dh = dh_rec (through W_hh, from step t+1) + dh_carry + dy. Writes da (B, 4H), the
     gradient of the pre-activations (the recurrent ones, da_h, are the same array here);

@@ -13,7 +13,7 @@ from numba import njit
 from ._math import JIT, ONE, ZERO, tanh
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_forward(x, w, b, h, flag):
     if flag == 0:
         for j in range(h.shape[0]):
@@ -23,7 +23,7 @@ def _row_forward(x, w, b, h, flag):
             h[j] = max(x[j] + w[j] + b[j], ZERO)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _row_backward(dh_rec, dh_carry, dy, h, a, flag):
     for j in range(h.shape[0]):
         dhj = dh_rec[j] + dh_carry[j] + dy[j]
@@ -34,7 +34,7 @@ def _row_backward(dh_rec, dh_carry, dy, h, a, flag):
         dh_carry[j] = ZERO
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
     for r in range(lo, hi):
         if m[r] == 0:
@@ -43,7 +43,7 @@ def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
             _row_forward(xw[r], hw[r], b, h[r], flag)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
     for r in range(lo, hi):
         if m[r] == 0:
