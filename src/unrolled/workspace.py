@@ -1,14 +1,15 @@
 """Work buffers a layer keeps from call to call.
 
 A training step of a recurrent layer fills several arrays of T x B rows (the projected inputs,
-the states, the gate cache, the gate gradients). Fresh arrays of that size come straight from
-the operating system, page by page, at every call; a layer that reuses its own arrays skips
-that, and on small, long sequences this is a large part of the step (see ``bench/``).
+the states, the gate cache, the gate gradients). Arrays that large come fresh from the
+operating system at every call, and every page of them faults in on its first write; a layer
+that reuses its own arrays skips that. ``python bench/workspace.py`` measures the difference.
 
 A buffer is reused only when nothing outside the workspace holds it: an output that is a view
 of it (``y`` is a view of the layer's states) keeps it, and the next call gets a new one. Each
-buffer starts at its own offset within a 4 KiB page ("4K aliasing": rows of different buffers
-at the same address modulo 4 KiB make the CPU stall loads behind unrelated stores).
+slot's buffer starts at its own offset within a 4 KiB page, so that the rows a step touches in
+different buffers do not share their address modulo 4 KiB (a precaution against "4K
+aliasing", where the CPU stalls a load behind an unrelated store).
 """
 
 from __future__ import annotations
