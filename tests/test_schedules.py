@@ -107,3 +107,18 @@ def test_two_threads_leave_the_blas_thread_count_as_it_was(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         m(np.ones((4, 6, 3)))
     assert _blas._get_threads() == before
+
+
+def test_dot_splits_wide_products_and_gives_the_blas_threads_back():
+    """parallel.dot (the Linear layer's products) equals a @ b, split or not, and leaves
+    BLAS's thread count as it found it."""
+    from unrolled.kernels import _blas
+
+    r = np.random.default_rng(0)
+    before = _blas._get_threads() if _blas.CAN_HOLD else None
+    for rows in (1, 2 * parallel.MIN_ROWS, 301):
+        a, b = r.standard_normal((rows, 17)), r.standard_normal((17, 9))
+        assert np.allclose(parallel.dot(a, b), a @ b, rtol=1e-12, atol=1e-12)
+        assert np.allclose(parallel.dot(a.T.copy().T, b), a @ b, rtol=1e-12, atol=1e-12)
+    if before is not None:
+        assert _blas._get_threads() == before

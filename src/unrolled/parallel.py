@@ -11,7 +11,10 @@ a narrow batch (its worker is awake for the next step); but a thread of ours sta
 spinning worker shares its core with it and runs at about half speed. So a layer either leaves
 all parallelism to BLAS (narrow batches: one two-thread GEMM per step, gate math on one core)
 or takes all of it (wide batches, ``MIN_ROWS`` rows per thread or more: gate math on both
-cores). ``THREADS = 1`` turns the split off.
+cores). The other layers of a model take their products through ``dot``, split the same way,
+so that a recurrent layer does not start beside a worker that the layer before it woke (on the
+character LM of ``bench/lm_torch_reference.py`` that is what let a batch of 32 split).
+``THREADS = 1`` turns the split off.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from .kernels import _blas
 
 THREADS = min(2, os.cpu_count() or 1)
-MIN_ROWS = 32  # batch rows per thread below which one two-thread GEMM per step is faster
+MIN_ROWS = 16  # batch rows per thread below which one two-thread GEMM per step is faster
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -46,6 +49,16 @@ def over_rows(work, n: int) -> None:
         work(0, half)
     finally:
         other.result()
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (2-D) for the other layers of a model (``parts.Linear``): split by rows over our
+    two threads with BLAS held to one thread, as the recurrent layers' products are, so that no
+    two-thread BLAS call leaves OpenBLAS's worker spinning beside the next recurrent layer."""
+    if not wide(a.shape[0]):
+        return a @ b
+    with _blas.one_thread():
+        return matmul(a, b)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from ._checks import check_finite, check_positive_int, resolve_dtype
 from .module import Module
 
@@ -34,7 +35,8 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: input has shape {x.shape}, expected (..., {self.in_features})")
         check_finite(x, "input", "Linear")
-        y = x @ self.params["weight"].T  # (..., out)
+        y = parallel.dot(x.reshape(-1, self.in_features), self.params["weight"].T)  # (N, out)
+        y = y.reshape(x.shape[:-1] + (self.out_features,))  # (..., out)
         if "bias" in self.params:
             y = y + self.params["bias"]
         self._x = x if self.training else None
@@ -46,10 +48,10 @@ class Linear(Module):
             raise RuntimeError("Linear.backward needs a forward pass in training mode first")
         dy = np.asarray(dy, dtype=self.dtype)
         x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)  # (N, in), (N, out)
-        self.grads["weight"] += dy2.T @ x2  # eq. 9: dW_yh = sum_t dL/do h^T
+        self.grads["weight"] += parallel.dot(dy2.T, x2)  # eq. 9: dW_yh = sum_t dL/do h^T
         if "bias" in self.params:
             self.grads["bias"] += dy2.sum(axis=0)
-        return dy @ self.params["weight"]  # (..., in)
+        return parallel.dot(dy2, self.params["weight"]).reshape(dy.shape[:-1] + (self.in_features,))  # (..., in)
 
 
 class Embedding(Module):
