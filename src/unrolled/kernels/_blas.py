@@ -109,4 +109,3 @@ def _gemm(A, M, out, lo, hi, use_blas):
             f(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, hi - lo, N, K, one, A.ctypes.data + lo * K * size, K,
               M.ctypes.data, N, zero, out.ctypes.data + lo * N * size, N)
     return impl
-
