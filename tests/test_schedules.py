@@ -8,7 +8,7 @@ from unrolled import parallel, unroll
 from conftest import as_list, make_layer, random_state
 
 
-VARIANTS = ["blas-loop", "small-loop", "python-steps", "two-threads"]
+VARIANTS = ["blas-loop", "small-loop", "packed-loop", "two-threads"]
 MIN_ROWS = parallel.MIN_ROWS  # the library's own threshold, restored by every other variant
 
 
@@ -33,11 +33,11 @@ def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batc
 
 
 def set_variant(variant, setattr=setattr):
-    """blas-loop: whole loop compiled with BLAS inside; small-loop: whole loop compiled with the
-    kernels' own product; python-steps: BLAS called from Python each step; two-threads: the
-    blas-loop on two halves of the batch in two threads, every GEMM split the same way (any
+    """The compiled time loop's recurrent product by BLAS (blas-loop), by the kernels' own small
+    product (small-loop), by the packed product (packed-loop); two-threads: two halves of the
+    batch in two threads, every GEMM split the same way, the loop's by the packed product (any
     batch of 2 rows or more, where by default only wide ones are)."""
-    setattr(unroll, "BLAS_IN_LOOP", variant in ("blas-loop", "two-threads"))
+    setattr(unroll, "BLAS_IN_LOOP", variant == "blas-loop")
     setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else -1)
     setattr(parallel, "MIN_ROWS", 1 if variant == "two-threads" else MIN_ROWS)
 
@@ -80,7 +80,7 @@ def test_blas_is_found_next_to_numpy():
     """NumPy's wheels bundle OpenBLAS; the fast path calls it from compiled code."""
     from unrolled.kernels import _blas
 
-    assert _blas.AVAILABLE, "NumPy's bundled OpenBLAS was not found; the loop falls back to Python steps"
+    assert _blas.AVAILABLE, "NumPy's bundled OpenBLAS was not found; narrow batches take the packed product on one core"
 
 
 def test_two_threads_leave_the_blas_thread_count_as_it_was(monkeypatch):

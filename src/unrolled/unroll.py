@@ -25,7 +25,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from . import parallel
-from .kernels import KERNELS, _blas, loops
+from .kernels import KERNELS, _blas, loops, packed
 from .workspace import Workspace
 
 
@@ -45,21 +45,28 @@ def _freeze(new, old, m):
 
 # --- fast schedule ---------------------------------------------------------------------------------
 
-# How the time loop runs. Below COMPILED_LOOP_MACS multiply-adds in one step's recurrent
-# product, the whole loop is compiled with the kernels' own small product (a BLAS call costs
-# more than it saves there). Above it, where NumPy's BLAS can be called from compiled code
-# (``kernels._blas``), the whole loop is still compiled, BLAS doing the recurrent GEMM: no
-# Python between steps. Failing that, Python calls BLAS each step and only the gate math is
-# compiled.
+# How a step's recurrent product is taken inside the compiled time loop (``kernels.loops``):
+# at most COMPILED_LOOP_MACS multiply-adds, by the kernels' own small product (any call costs
+# more than it saves there); on a wide batch (our two threads, ``parallel.wide``), by the
+# register-tiled product on W_hh packed once per call (``kernels.packed``); on a narrow one, by
+# NumPy's BLAS called from compiled code, which spreads each product over both cores itself
+# (where that BLAS is not found, by the packed product on one core).
 BLAS_IN_LOOP = _blas.AVAILABLE
 COMPILED_LOOP_MACS = 1 << 16
 
 
-def _loop_mode(B: int, H: int, GH: int):
-    """(whole loop compiled?, recurrent product by BLAS inside it?)"""
+def _product_mode(B: int, H: int, GH: int, wide: bool) -> int:
     if B * H * GH <= COMPILED_LOOP_MACS:
-        return True, False
-    return BLAS_IN_LOOP, BLAS_IN_LOOP
+        return loops.SMALL
+    return loops.BLAS if BLAS_IN_LOOP and not wide else loops.PACKED
+
+
+def _packed(M, how, work, slot):
+    """M packed for ``kernels.packed.gemm`` (into the workspace), or a stand-in when unused."""
+    if how != loops.PACKED:
+        return np.empty((0, 0, packed.NR), dtype=M.dtype)
+    K, N = M.shape
+    return packed.pack(M, out=work.empty(slot, (-(-N // packed.NR), K, packed.NR), M.dtype))
 
 
 def _step_masks(mask, T, B, dtype):
@@ -74,20 +81,17 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None):
     held to one thread; a narrow one leaves the parallelism to BLAS (see ``unrolled.parallel``).
     ``work`` is the layer's ``Workspace``: its buffers serve again at the next call.
     """
-    T, B, D = x.shape
-    H = h0.shape[1]
-    loop, use_blas = _loop_mode(B, H, params[1].shape[0])
-    wide = loop and parallel.wide(B)  # only the compiled loop releases the GIL for the whole loop
+    wide = parallel.wide(x.shape[1])
     with _blas.one_thread() if wide else nullcontext():
-        return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide,
-                             work or Workspace())
+        return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, wide, work or Workspace())
 
 
-def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, wide, work):
-    kernels, code, flag = KERNELS[cell.name]
+def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, wide, work):
+    code, flag = KERNELS[cell.name]
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
+    how = _product_mode(B, H, GH, wide)
     x2 = x.reshape(T * B, D)
     xw = work.empty(4, (T, B, GH), x.dtype)  # (T, B, G*H): every input step projected by one GEMM
     (parallel.matmul if wide else np.matmul)(x2, W_ih.T, out=xw.reshape(T * B, GH))
@@ -106,24 +110,17 @@ def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, loop, use_blas, 
         cs[0] = c0
     cache = work.empty(2, (T if keep else 1, B, cell.cache_width * H), x.dtype)
     masks = _step_masks(mask, T, B, x.dtype)  # (T, B)
-    if loop:
-        W_hhT = np.ascontiguousarray(W_hh.T)
+    W_hhT = np.ascontiguousarray(W_hh.T)  # (H, G*H)
+    P = _packed(W_hhT, how, work, 7)
 
-        def rows(lo, hi):  # the whole time loop for batch rows lo:hi (rows never interact)
-            loops.forward_loop(code, xw, W_hhT, b, hs, cs, cache, masks, reverse, flag, lo, hi, use_blas)
+    def rows(lo, hi):  # the whole time loop for batch rows lo:hi (rows never interact)
+        loops.forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, masks, reverse, flag, lo, hi, how)
 
-        parallel.over_rows(rows, B) if wide else rows(0, B)
-    else:
-        hw = np.empty((B, GH), dtype=x.dtype)
-        for s in range(T):
-            t = _time(s, T, reverse)
-            np.matmul(hs[s], W_hh.T, out=hw)  # (B, G*H): the recurrent GEMM
-            kernels.forward_step(xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[s if keep else 0],
-                                 masks[t], flag, 0, B)
+    parallel.over_rows(rows, B) if wide else rows(0, B)
     y = _by_time(hs[1:], reverse)  # (T, B, H)
     if mask is not None:
         y = y * mask
-    saved = (x, hs, cs, cache, masks, reverse, loop, use_blas, wide) if keep else None
+    saved = (x, hs, cs, cache, masks, reverse, how, wide) if keep else None
     return y, hs[T], (None if c0 is None else cs[T]), saved
 
 
@@ -137,8 +134,8 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work=None):
 
 
 def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
-    kernels, code, flag = KERNELS[cell.name]
-    x, hs, cs, cache, masks, reverse, loop, use_blas, wide = saved
+    code, flag = KERNELS[cell.name]
+    x, hs, cs, cache, masks, reverse, how, wide = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape
     GH = W_hh.shape[0]
@@ -148,20 +145,14 @@ def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
     dh_rec = np.array(dh_T, dtype=x.dtype)  # (B, H): the part of dh that came through W_hh
     dh_carry = np.zeros_like(dh_rec)  # the part that did not
     dc = dh_carry.copy() if dc_T is None else np.array(dc_T, dtype=x.dtype)
-    W_hh = np.ascontiguousarray(W_hh)
+    W_hh = np.ascontiguousarray(W_hh)  # (G*H, H)
+    P = _packed(W_hh, how, work, 8)
 
-    if loop:
-        def rows(lo, hi):  # BPTT for batch rows lo:hi
-            loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, masks, reverse,
-                                da, da_h, flag, lo, hi, use_blas)
+    def rows(lo, hi):  # BPTT for batch rows lo:hi
+        loops.backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, masks, reverse,
+                            da, da_h, flag, lo, hi, how)
 
-        parallel.over_rows(rows, B) if wide else rows(0, B)
-    else:
-        for s in reversed(range(T)):
-            t = _time(s, T, reverse)
-            kernels.backward_step(dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s],
-                                  masks[t], da[t], da_h[t], flag, 0, B)
-            np.matmul(da_h[t], W_hh, out=dh_rec)  # (B, H): back through the recurrent GEMM
+    parallel.over_rows(rows, B) if wide else rows(0, B)
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
     matmul = parallel.matmul if wide else np.matmul
     dW_ih, dW_hh, db_ih, db_hh = grads

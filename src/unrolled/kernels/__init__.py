@@ -5,13 +5,13 @@ Every cell module has the same two functions, so the time loop in ``unrolled.unr
 * ``forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag)``: the gates of one step;
 * ``backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag)``.
 
-``loops`` runs the whole time loop compiled for small shapes. ``flag`` selects the RNN's
-nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled code is cached on disk
+``loops`` runs the whole time loop compiled, each step's recurrent product taken by the
+kernels' own small product, by the register-tiled product on packed weights (``packed``) or
+by BLAS. ``flag`` selects the RNN's nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled code is cached on disk
 (numba ``cache=True``), so only the first process pays the compile time.
 """
 
-from . import gru, loops, lstm, rnn
+from . import loops
 
-# mode -> (step module, loop code, flag)
-KERNELS = {"lstm": (lstm, loops.LSTM, 0), "gru": (gru, loops.GRU, 0),
-           "rnn_tanh": (rnn, loops.RNN, 0), "rnn_relu": (rnn, loops.RNN, 1)}
+# mode -> (loop code, flag)
+KERNELS = {"lstm": (loops.LSTM, 0), "gru": (loops.GRU, 0), "rnn_tanh": (loops.RNN, 0), "rnn_relu": (loops.RNN, 1)}

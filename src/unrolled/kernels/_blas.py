@@ -4,8 +4,8 @@ With the GEMM callable from numba, the whole time loop -- recurrent GEMM and gat
 after step -- runs compiled, with no Python between steps; and it is the very library NumPy
 uses, so the process keeps one BLAS thread pool (a second BLAS beside it would put two
 spinning pools on the same cores). The library is found next to NumPy (the OpenBLAS that
-NumPy's wheels bundle); where it is not found, ``AVAILABLE`` is False and the kernels' own
-small product (``matmul_into``) stands in, with BLAS called from Python for large steps.
+NumPy's wheels bundle); where it is not found, ``AVAILABLE`` is False and the time loop takes
+its products the other ways (``loops``).
 """
 
 from __future__ import annotations
@@ -86,24 +86,21 @@ def one_thread():
         _set_threads(n)
 
 
-def gemm(A, M, out, lo, hi, use_blas):  # pragma: no cover - replaced inside compiled code
+def gemm(A, M, out, lo, hi):  # pragma: no cover - replaced inside compiled code
     out[lo:hi] = A[lo:hi] @ M
 
 
 @overload(gemm, jit_options=JIT)
-def _gemm(A, M, out, lo, hi, use_blas):
+def _gemm(A, M, out, lo, hi):
     """out[lo:hi] = A[lo:hi] @ M, all C-contiguous: A (B, K), M (K, N), out (B, N)."""
     if not AVAILABLE:
-        return lambda A, M, out, lo, hi, use_blas: matmul_into(A, M, out, lo, hi)
+        return lambda A, M, out, lo, hi: matmul_into(A, M, out, lo, hi)
     f32 = A.dtype == types.float32
     f = _sgemm if f32 else _dgemm
     one, zero = (np.float32(1.0), np.float32(0.0)) if f32 else (1.0, 0.0)
     size = 4 if f32 else 8
 
-    def impl(A, M, out, lo, hi, use_blas):
-        if not use_blas:
-            matmul_into(A, M, out, lo, hi)
-            return
+    def impl(A, M, out, lo, hi):
         K, N = A.shape[1], M.shape[1]
         if hi > lo:
             f(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, hi - lo, N, K, one, A.ctypes.data + lo * K * size, K,
