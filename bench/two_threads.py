@@ -20,7 +20,7 @@ import torch
 
 import unrolled
 from unrolled import parallel
-from unrolled.kernels import _blas, loops
+from unrolled.kernels import _blas, loops, packed
 
 SHAPES = [(32, 100, 64, 128), (64, 100, 256, 256), (128, 35, 650, 650), (256, 50, 32, 64)]
 
@@ -41,6 +41,7 @@ def loop_halves(B, T, H):
     r = np.random.default_rng(0)
     G = 4 * H
     W_hhT = (r.standard_normal((H, G)) * 0.1).astype(np.float32)
+    P = packed.pack(W_hhT)
     xw = r.standard_normal((T, B, G)).astype(np.float32)
     b = np.zeros(G, np.float32)
     hs, cs = np.zeros((T + 1, B, H), np.float32), np.zeros((T + 1, B, H), np.float32)
@@ -48,7 +49,7 @@ def loop_halves(B, T, H):
     a, w = r.standard_normal((2048, 512)).astype(np.float32), r.standard_normal((512, 512)).astype(np.float32)
 
     def rows(lo, hi):
-        loops.forward_loop(0, xw, W_hhT, b, hs, cs, cache, masks, False, 0, lo, hi, True)
+        loops.forward_loop(loops.LSTM, xw, W_hhT, P, b, hs, cs, cache, masks, False, 0, lo, hi, loops.PACKED)
 
     def half_alone():
         with _blas.one_thread():

@@ -8,8 +8,8 @@ from unrolled import parallel, unroll
 from conftest import as_list, make_layer, random_state
 
 
-VARIANTS = ["blas-loop", "small-loop", "packed-loop", "two-threads"]
-MIN_ROWS = parallel.MIN_ROWS  # the library's own threshold, restored by every other variant
+VARIANTS = ["small-loop", "packed-loop", "two-threads", "two-threads-small"]
+DEFAULTS = parallel.MIN_ROWS, parallel.MIN_WORK  # the library's own thresholds, restored by every other variant
 
 
 @settings(max_examples=80, deadline=None)
@@ -24,22 +24,23 @@ MIN_ROWS = parallel.MIN_ROWS  # the library's own threshold, restored by every o
 def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual,
                                use_lengths, seed, dtype, variant):
     """Every variant of the fast schedule against the reference, in float64 and float32."""
-    saved = unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS, parallel.MIN_ROWS
+    saved = unroll.SMALL_PRODUCT_MACS, parallel.MIN_ROWS, parallel.MIN_WORK
     set_variant(variant)
     try:
         _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype)
     finally:
-        unroll.BLAS_IN_LOOP, unroll.COMPILED_LOOP_MACS, parallel.MIN_ROWS = saved
+        unroll.SMALL_PRODUCT_MACS, parallel.MIN_ROWS, parallel.MIN_WORK = saved
 
 
 def set_variant(variant, setattr=setattr):
-    """The compiled time loop's recurrent product by BLAS (blas-loop), by the kernels' own small
-    product (small-loop), by the packed product (packed-loop); two-threads: two halves of the
-    batch in two threads, every GEMM split the same way, the loop's by the packed product (any
-    batch of 2 rows or more, where by default only wide ones are)."""
-    setattr(unroll, "BLAS_IN_LOOP", variant == "blas-loop")
-    setattr(unroll, "COMPILED_LOOP_MACS", 1 << 62 if variant == "small-loop" else -1)
-    setattr(parallel, "MIN_ROWS", 1 if variant == "two-threads" else MIN_ROWS)
+    """The compiled time loop's recurrent product by the kernels' own small product (small-loop)
+    or by the packed product (packed-loop), on one thread; two-threads(-small): the same on two
+    halves of the batch in two threads, every GEMM split the same way (any batch of 2 rows or
+    more, where by default only large jobs are)."""
+    split = variant.startswith("two-threads")
+    setattr(unroll, "SMALL_PRODUCT_MACS", 1 << 62 if variant.endswith("small") else -1)
+    setattr(parallel, "MIN_ROWS", 1 if split else DEFAULTS[0])
+    setattr(parallel, "MIN_WORK", 0 if split else 1 << 62)
 
 
 def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):
@@ -77,10 +78,10 @@ def test_wider_batch_with_lengths_equals_reference(mode, variant, monkeypatch):
 
 
 def test_blas_is_found_next_to_numpy():
-    """NumPy's wheels bundle OpenBLAS; the fast path calls it from compiled code."""
+    """NumPy's wheels bundle OpenBLAS; a layer on two threads holds it to one thread."""
     from unrolled.kernels import _blas
 
-    assert _blas.AVAILABLE, "NumPy's bundled OpenBLAS was not found; narrow batches take the packed product on one core"
+    assert _blas.CAN_HOLD, "NumPy's bundled OpenBLAS was not found; batches would not be split"
 
 
 def test_two_threads_leave_the_blas_thread_count_as_it_was(monkeypatch):
@@ -109,11 +110,12 @@ def test_two_threads_leave_the_blas_thread_count_as_it_was(monkeypatch):
     assert _blas._get_threads() == before
 
 
-def test_dot_splits_wide_products_and_gives_the_blas_threads_back():
+def test_dot_splits_wide_products_and_gives_the_blas_threads_back(monkeypatch):
     """parallel.dot (the Linear layer's products) equals a @ b, split or not, and leaves
     BLAS's thread count as it found it."""
     from unrolled.kernels import _blas
 
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
     r = np.random.default_rng(0)
     before = _blas._get_threads() if _blas.CAN_HOLD else None
     for rows in (1, 2 * parallel.MIN_ROWS, 301):

@@ -80,7 +80,7 @@ def check_parity(mode, num_layers, bidirectional, batch_first, lengths, schedule
 GRID = list(itertools.product([1, 2, 3], [False, True], [False, True], [None, [5, 2, 4]]))
 
 
-@pytest.mark.parametrize("variant", ["blas-loop", "small-loop", "packed-loop", "two-threads"])
+@pytest.mark.parametrize("variant", ["small-loop", "packed-loop", "two-threads", "two-threads-small"])
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,lengths", GRID)
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 def test_parity(mode, num_layers, bidirectional, batch_first, lengths, variant, monkeypatch):

@@ -1,18 +1,17 @@
-"""A wide batch on two cores: our own two threads, BLAS held to one thread in each.
+"""A batch on two cores: our own two threads, BLAS held to one thread in each.
 
-Batch rows never interact in a recurrent layer, so each half of a wide batch runs its whole
-time loop -- its recurrent GEMMs and its gate math -- on its own core, with no synchronisation
-per step. The GEMMs before and after the loop are split the same way (by rows of the
-product), so that in a wide layer every BLAS call is a one-thread call from one of our threads.
+Batch rows never interact in a recurrent layer, so each half of a batch runs its whole time
+loop -- its recurrent products and its gate math -- on its own core, with no synchronisation
+per step. The GEMMs before and after the loop are split the same way (by rows of the product),
+so that in a split layer every BLAS call is a one-thread call from one of our threads.
 
-Why not let BLAS parallelise: after each multi-thread call OpenBLAS's worker keeps spinning
-for a while, waiting for the next call. That is what makes a two-thread GEMM per step fast on
-a narrow batch (its worker is awake for the next step); but a thread of ours started beside a
-spinning worker shares its core with it and runs at about half speed. So a layer either leaves
-all parallelism to BLAS (narrow batches: one two-thread GEMM per step, gate math on one core)
-or takes all of it (wide batches, ``MIN_ROWS`` rows per thread or more: gate math on both
-cores). The other layers of a model take their products through ``dot``, split the same way,
-so that a recurrent layer does not start beside a worker that the layer before it woke (on the
+Why hold BLAS to one thread: after each multi-thread call OpenBLAS's worker keeps spinning for
+a while, waiting for the next call, and a thread of ours started beside a spinning worker
+shares its core with it and runs at about half speed. So a layer either takes all of the
+parallelism (``wide``: at least ``MIN_ROWS`` rows per thread and ``MIN_WORK`` multiply-adds in
+all, enough to pay for handing half of it to the other thread) or runs its loop on one core.
+The other layers of a model take their products through ``dot``, split the same way, so that
+a recurrent layer does not start beside a worker that the layer before it woke (on the
 character LM of ``bench/lm_torch_reference.py`` that is what let a batch of 32 split).
 ``THREADS = 1`` turns the split off.
 """
@@ -27,14 +26,16 @@ import numpy as np
 from .kernels import _blas
 
 THREADS = min(2, os.cpu_count() or 1)
-MIN_ROWS = 16  # batch rows per thread below which one two-thread GEMM per step is faster
+MIN_ROWS = 2  # batch rows per thread below which one thread runs the whole batch faster
+MIN_WORK = 1 << 23  # multiply-adds below which handing half to the other thread does not pay
 
 _pool: ThreadPoolExecutor | None = None
 
 
-def wide(B: int) -> bool:
-    """Does a batch of B rows run on our two threads (``over_rows``)?"""
-    return THREADS >= 2 and _blas.CAN_HOLD and B >= 2 * MIN_ROWS
+def wide(rows: int, work: float) -> bool:
+    """Does a job of ``rows`` independent rows and ``work`` multiply-adds in all run on our two
+    threads (``over_rows``)?"""
+    return THREADS >= 2 and _blas.CAN_HOLD and rows >= 2 * MIN_ROWS and work >= MIN_WORK
 
 
 def over_rows(work, n: int) -> None:
@@ -55,7 +56,7 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` (2-D) for the other layers of a model (``parts.Linear``): split by rows over our
     two threads with BLAS held to one thread, as the recurrent layers' products are, so that no
     two-thread BLAS call leaves OpenBLAS's worker spinning beside the next recurrent layer."""
-    if not wide(a.shape[0]):
+    if not wide(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]):
         return a @ b
     with _blas.one_thread():
         return matmul(a, b)

@@ -45,20 +45,15 @@ def _freeze(new, old, m):
 
 # --- fast schedule ---------------------------------------------------------------------------------
 
-# How a step's recurrent product is taken inside the compiled time loop (``kernels.loops``):
-# at most COMPILED_LOOP_MACS multiply-adds, by the kernels' own small product (any call costs
-# more than it saves there); on a wide batch (our two threads, ``parallel.wide``), by the
-# register-tiled product on W_hh packed once per call (``kernels.packed``); on a narrow one, by
-# NumPy's BLAS called from compiled code, which spreads each product over both cores itself
-# (where that BLAS is not found, by the packed product on one core).
-BLAS_IN_LOOP = _blas.AVAILABLE
-COMPILED_LOOP_MACS = 1 << 16
+# How a step's recurrent product is taken inside the compiled time loop (``kernels.loops``): up
+# to SMALL_PRODUCT_MACS multiply-adds, by the kernels' own small product (packing W_hh costs
+# more than it saves there); above, by the register-tiled product on W_hh packed once per call
+# (``kernels.packed``), which outruns a BLAS call per step (BLAS repacks W_hh at every call).
+SMALL_PRODUCT_MACS = 1 << 16
 
 
-def _product_mode(B: int, H: int, GH: int, wide: bool) -> int:
-    if B * H * GH <= COMPILED_LOOP_MACS:
-        return loops.SMALL
-    return loops.BLAS if BLAS_IN_LOOP and not wide else loops.PACKED
+def _product_mode(B: int, H: int, GH: int) -> int:
+    return loops.SMALL if B * H * GH <= SMALL_PRODUCT_MACS else loops.PACKED
 
 
 def _packed(M, how, work, slot):
@@ -78,10 +73,12 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``).
 
     A wide batch (``parallel.wide``) runs on our two threads, one half of the batch each, BLAS
-    held to one thread; a narrow one leaves the parallelism to BLAS (see ``unrolled.parallel``).
+    held to one thread; a narrow one runs on one (see ``unrolled.parallel``).
     ``work`` is the layer's ``Workspace``: its buffers serve again at the next call.
     """
-    wide = parallel.wide(x.shape[1])
+    T, B, D = x.shape
+    GH, H = params[1].shape
+    wide = parallel.wide(B, T * B * GH * (D + H))
     with _blas.one_thread() if wide else nullcontext():
         return _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, wide, work or Workspace())
 
@@ -91,7 +88,7 @@ def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, wide, work):
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
-    how = _product_mode(B, H, GH, wide)
+    how = _product_mode(B, H, GH)
     x2 = x.reshape(T * B, D)
     xw = work.empty(4, (T, B, GH), x.dtype)  # (T, B, G*H): every input step projected by one GEMM
     (parallel.matmul if wide else np.matmul)(x2, W_ih.T, out=xw.reshape(T * B, GH))

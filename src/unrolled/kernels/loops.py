@@ -1,9 +1,8 @@
 """The whole time loop compiled: per step, the recurrent product and the cell's gate math.
 
-The product is taken one of three ways (``how``): ``SMALL``, the kernels' own ``matmul_into``
+The product is taken one of two ways (``how``): ``SMALL``, the kernels' own ``matmul_into``
 (tiny steps, where any call costs more than it saves); ``PACKED``, the register-tiled product
-on weights packed once per call (``packed.gemm``); ``BLAS``, NumPy's BLAS called from compiled
-code (``_blas.gemm``), which parallelises a narrow batch's product over both cores itself.
+on weights packed once per call (``packed.gemm``).
 
 One loop serves every cell: ``code`` picks the cell's step (numba caches neither closures nor
 functions passed as arguments, so the choice is a branch, not a parameter).
@@ -15,11 +14,10 @@ import numpy as np
 from numba import njit
 
 from . import gru, lstm, packed, rnn
-from ._blas import gemm
 from ._math import JIT, matmul_into
 
 LSTM, GRU, RNN = 0, 1, 2
-SMALL, PACKED, BLAS = 0, 1, 2
+SMALL, PACKED = 0, 1
 
 
 @njit(**JIT)
@@ -27,8 +25,6 @@ def _product(A, M, P, out, lo, hi, how):
     """out[lo:hi] = A[lo:hi] @ M; P is M packed (``packed.pack``) when how is PACKED."""
     if how == PACKED:
         packed.gemm(A, P, out, lo, hi)
-    elif how == BLAS:
-        gemm(A, M, out, lo, hi)
     else:
         matmul_into(A, M, out, lo, hi)
 
