@@ -55,9 +55,11 @@ def matmul_into(A, M, out, lo, hi):
     """out[lo:hi] = A[lo:hi] @ M for small shapes: A (B, K), M (K, N) row-major, out (B, N).
 
     Row-axpy order (out[b, :] += A[b, k] * M[k, :]) keeps the inner loop contiguous and free
-    of reductions, so it vectorises without reordering any sum. Eight k at a time: each
-    out[b, n] is loaded and stored once per eight products instead of once per product (the
-    sum is still taken in order of k; ``contract`` lets LLVM fuse each multiply-add).
+    of reductions, so it vectorises. Eight k at a time: each out[b, n] is loaded and stored
+    once per eight products instead of once per product, and the eight products are summed as
+    a tree before they join out[b, n], so that a step's product waits on one addition per
+    eight k, not on a chain of K multiply-adds (at batch 1 that chain is what a step waits on;
+    ``contract`` lets LLVM fuse each multiply with an addition).
     """
     K = A.shape[1]
     N = M.shape[1]
@@ -71,8 +73,8 @@ def matmul_into(A, M, out, lo, hi):
             a0, a1, a2, a3, a4, a5, a6, a7 = a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7]
             M0, M1, M2, M3, M4, M5, M6, M7 = M[k], M[k + 1], M[k + 2], M[k + 3], M[k + 4], M[k + 5], M[k + 6], M[k + 7]
             for n in range(N):
-                o[n] = (o[n] + a0 * M0[n] + a1 * M1[n] + a2 * M2[n] + a3 * M3[n] + a4 * M4[n] + a5 * M5[n]
-                        + a6 * M6[n] + a7 * M7[n])
+                o[n] += (((a0 * M0[n] + a1 * M1[n]) + (a2 * M2[n] + a3 * M3[n]))
+                         + ((a4 * M4[n] + a5 * M5[n]) + (a6 * M6[n] + a7 * M7[n])))
         for k in range(K8, K):
             ak = a[k]
             Mk = M[k]
