@@ -1,5 +1,5 @@
-"""Wide batches on two threads of our own (``unrolled.parallel``) against leaving the
-parallelism to BLAS, LSTM only, in one process:
+"""Wide batches on two threads of our own (``unrolled.parallel``) against one thread, LSTM
+only, in one process:
 
 1. why the two must not mix: one half of the batch's compiled time loop alone, then both halves
    in two threads -- once right after a two-thread GEMM (OpenBLAS's worker still spinning),
