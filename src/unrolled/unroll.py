@@ -153,34 +153,37 @@ def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
     # Sums over time of seed 004 eq. 7-8, each one GEMM over all T*B rows.
     dW_ih, dW_hh, db_ih, db_hh = grads
     h_prev = _by_time(hs[:-1], reverse).reshape(T * B, -1)  # (T*B, H), by time
-    da2, da_h2 = da.reshape(T * B, GH), da_h.reshape(T * B, GH)
-    sums = _weight_grads(x.reshape(T * B, D), h_prev, da2, None if da_h is da else da_h2, wide)
+    da2 = da.reshape(T * B, GH)
+    da_h2 = da2 if da_h is da else da_h.reshape(T * B, GH)
+    sums = _weight_grads(x.reshape(T * B, D), h_prev, da2, da_h2, wide)
     dW_ih += sums[0]
     dW_hh += sums[1]
     if b_ih is not None:
         db_ih += sums[2]
-        db_hh += sums[2] if da_h is da else sums[3]
+        db_hh += sums[3]
     matmul = parallel.matmul if wide else np.matmul
     dx = matmul(da2, W_ih).reshape(T, B, D)  # one GEMM for every input step
     return dx, dh_rec + dh_carry, (None if dc_T is None else dc)
 
 
 def _weight_grads(x, h_prev, da, da_h, wide):
-    """dW_ih = dA^T X, dW_hh = dA_h^T H_prev and the bias gradients, the column sums of dA and
-    dA_h (``da_h`` None: the same as ``da``), over all T*B rows (x (T*B, D), h_prev (T*B, H),
-    da / da_h (T*B, G*H)). Formed as (X^T dA)^T, which BLAS runs about twice as fast as dA^T X
-    on a narrow X; on two threads each sums half of the rows and the halves are added."""
+    """(dW_ih, dW_hh, db_ih, db_hh): dW_ih = dA^T X, dW_hh = dA_h^T H_prev and the column sums
+    of dA and dA_h, over all T*B rows (x (T*B, D), h_prev (T*B, H), da / da_h (T*B, G*H), the
+    same array where the cell shares them). Formed as (X^T dA)^T, which BLAS runs faster than
+    dA^T X on a narrow X (``python bench/packed.py``); on two threads each sums half of the
+    rows and the halves are added."""
     parts = []
 
     def rows(lo, hi):
-        a, a_h = da[lo:hi], (da if da_h is None else da_h)[lo:hi]
-        parts.append(((x[lo:hi].T @ a).T, (h_prev[lo:hi].T @ a_h).T, a.sum(axis=0),
-                      None if da_h is None else a_h.sum(axis=0)))
+        a, a_h = da[lo:hi], da_h[lo:hi]
+        db = a.sum(axis=0)
+        db_h = db if da_h is da else a_h.sum(axis=0)
+        parts.append(((x[lo:hi].T @ a).T, (h_prev[lo:hi].T @ a_h).T, db, db_h))
 
     parallel.over_rows(rows, x.shape[0]) if wide else rows(0, x.shape[0])
     if len(parts) == 1:
         return parts[0]
-    return tuple(None if p is None else p + q for p, q in zip(*parts))
+    return tuple(p + q for p, q in zip(*parts))
 
 
 # --- reference schedule: the cell's own step, one at a time ---------------------------------------

@@ -6,9 +6,9 @@ Every cell module has the same two functions, so the time loop in ``unrolled.unr
 * ``backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag)``.
 
 ``loops`` runs the whole time loop compiled, each step's recurrent product taken by the
-kernels' own small product, by the register-tiled product on packed weights (``packed``) or
-by BLAS. ``flag`` selects the RNN's nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled code is cached on disk
-(numba ``cache=True``), so only the first process pays the compile time.
+kernels' own small product or by the register-tiled product on packed weights (``packed``).
+``flag`` selects the RNN's nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled
+code is cached on disk (numba ``cache=True``), so only the first process pays the compile time.
 """
 
 from . import loops

@@ -1,8 +1,8 @@
 """A step's recurrent product, ``out = A @ M``, with M packed once for the whole time loop.
 
 A BLAS GEMM packs its operands into its own layout at every call; in a time loop that means
-packing the same weight matrix again at every step. On a batch of 32 rows per thread
-(``(64,100,256,256)`` on two threads) that repacking took about a quarter of the product.
+packing the same weight matrix again at every step (``python bench/packed.py`` times a
+step's product both ways).
 Here M (K, N) -- ``W_hh^T`` forward, ``W_hh`` in backward -- is packed once per call into
 panels of ``NR = 16`` columns,
 
