@@ -27,10 +27,10 @@ import time
 import numpy as np
 import torch
 
-from unrolled.lm.baseline import make_tokenizer
-from unrolled.lm.batching import batchify, segments
-from unrolled.lm.corpus import Corpus, shakespeare
-from unrolled.lm.model import EVAL_CHUNK, LanguageModel, RecurrentLM
+from unrolled.tasks.lm.baseline import make_tokenizer
+from unrolled.tasks.lm.batching import batchify, segments
+from unrolled.tasks.lm.corpus import Corpus, shakespeare
+from unrolled.tasks.lm.model import EVAL_CHUNK, LanguageModel, RecurrentLM
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

@@ -4,9 +4,9 @@ process (median of interleaved rounds, ratio = ours / BLAS):
 1. a step's recurrent product ``h_prev @ W_hh^T`` on one thread's rows, on one thread:
    ``kernels.packed`` (W_hh^T packed once, outside the timing, as the time loop does) against
    ``np.matmul``, which packs W_hh^T again at every call;
-2. the weight gradients over all T*B rows on our two threads (``unroll._weight_grads``: each
+2. the weight gradients over all T*B rows on our two threads (``schedule._weight_grads``: each
    thread forms ``(X^T dA)^T``, ``(H^T dA)^T`` and the bias sums over half of the rows) against
-   ``dA.T @ X`` and ``dA.T @ H`` with the rows of ``dA^T`` split (``parallel.matmul``) and the
+   ``dA.T @ X`` and ``dA.T @ H`` with the rows of ``dA^T`` split (``threads.matmul``) and the
    bias sum on one thread.
 
     python bench/packed.py
@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-from unrolled import parallel, unroll
-from unrolled.kernels import _blas, packed
+from unrolled.fast import threads
+from unrolled.fast import schedule
+from unrolled.fast.kernels import _blas, packed
 
 # (rows of one thread, H, G*H) for the LSTM shapes of bench_rnn.py split over two threads
 STEPS = [(16, 128, 512), (32, 256, 1024), (64, 650, 2600), (128, 64, 256)]
@@ -61,9 +62,9 @@ def main():
             dA = r.standard_normal((n, GH)).astype(np.float32)
 
             def before():
-                parallel.matmul(dA.T, X), parallel.matmul(dA.T, Hp), dA.sum(axis=0)
+                threads.matmul(dA.T, X), threads.matmul(dA.T, Hp), dA.sum(axis=0)
 
-            ours = lambda: unroll._weight_grads(X, Hp, dA, dA, True)  # noqa: E731
+            ours = lambda: schedule._weight_grads(X, Hp, dA, dA, True)  # noqa: E731
             print(f"  {n}, {D}, {H}, {GH}: %.3f | %.3f | %.2f" % _median_ratio(ours, before, rounds=7, reps=3))
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Wide batches on two threads of our own (``unrolled.parallel``) against one thread, LSTM
+"""Wide batches on two threads of our own (``unrolled.fast.threads``) against one thread, LSTM
 only, in one process:
 
 1. why the two must not mix: one half of the batch's compiled time loop alone, then both halves
    in two threads -- once right after a two-thread GEMM (OpenBLAS's worker still spinning),
    once with BLAS held to one thread for the whole block, so that its worker sleeps;
-2. the layer, split (``parallel.THREADS = 2``) against not split (``THREADS = 1``) against
+2. the layer, split (``threads.THREADS = 2``) against not split (``THREADS = 1``) against
    ``torch.nn.LSTM``: interleaved rounds, each variant after a short pause, median of rounds.
 
     python bench/two_threads.py
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 import unrolled
-from unrolled import parallel
-from unrolled.kernels import _blas, loops, packed
+from unrolled.fast import threads
+from unrolled.fast.kernels import _blas, loops, packed
 
 SHAPES = [(32, 100, 64, 128), (64, 100, 256, 256), (128, 35, 650, 650), (256, 50, 32, 64)]
 
@@ -58,12 +58,12 @@ def loop_halves(B, T, H):
     def both_after_gemm():
         a @ w  # a two-thread GEMM: OpenBLAS's worker spins for a while after it
         with _blas.one_thread():
-            parallel.over_rows(rows, B)
+            threads.over_rows(rows, B)
 
     def both_held():
         with _blas.one_thread():
             a @ w  # the same GEMM on one thread: the worker stays asleep
-            parallel.over_rows(rows, B)
+            threads.over_rows(rows, B)
 
     gemm_2, gemm_1 = median_ms(lambda: a @ w), median_ms(lambda: _held(lambda: a @ w))  # subtracted below
     return median_ms(half_alone), median_ms(both_after_gemm) - gemm_2, median_ms(both_held) - gemm_1
@@ -102,12 +102,12 @@ def layer_ab(B, T, D, H, rounds=5):
         times = {"split": [], "not split": [], "torch": []}
         for _ in range(rounds):
             for name in times:
-                parallel.THREADS = 1 if name == "not split" else 2
+                threads.THREADS = 1 if name == "not split" else 2
                 fn = run_torch if name == "torch" else run_ours
                 time.sleep(0.5)  # let the other's thread pool fall asleep
                 fn()
                 times[name].append(min(_timed(fn) for _ in range(3)))
-        parallel.THREADS = 2
+        threads.THREADS = 2
         out[mode] = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     return out
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import unrolled
-from unrolled.workspace import Workspace
+from unrolled.fast.workspace import Workspace
 
 SHAPES = [(32, 100, 64, 128), (64, 100, 256, 256), (1, 1000, 8, 32), (256, 50, 32, 64)]
 

@@ -18,11 +18,25 @@ between unrolled and PyTorch without reshuffling. Every part is a forward / back
 parameter gradients into ``module.grads``.
 """
 
-from .activations import dsigmoid, dtanh, log_softmax, relu, sigmoid, softmax, tanh
-from .gradcheck import gradcheck
-from .losses import CrossEntropyLoss, MSELoss
-from .module import Module
-from .parts import Dropout, Embedding, Linear, Sequential
-from .recurrent import GRU, LSTM, RNN
+from unrolled.nn.activations import dsigmoid, dtanh, log_softmax, relu, sigmoid, softmax, tanh
+from unrolled.nn.layers import Dropout, Embedding, Linear, Sequential
+from unrolled.nn.losses import CrossEntropyLoss, MSELoss
+from unrolled.nn.module import Module
+from unrolled.nn.recurrent import GRU, LSTM, RNN
+from unrolled.train.gradcheck import gradcheck
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """The task estimators (``unrolled.Forecaster``, ``unrolled.LanguageModel``, ...) and
+    ``unrolled.load``, imported on first use: they bring pandas and the tasks' data code, which
+    the math above does not need."""
+    from unrolled.tasks import registry
+
+    if name == "load":
+        return registry.load
+    estimator = registry.estimator_named(name)
+    if estimator is None:
+        raise AttributeError(f"module 'unrolled' has no attribute {name!r}")
+    return estimator

@@ -7,7 +7,7 @@ import sys
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
+    from unrolled.demo import run_demo
 
     run_demo(delay=args.delay, steps=args.steps, seed=args.seed)
     return 0
@@ -22,13 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=300, help="Adam steps per cell (default 300)")
     demo.add_argument("--seed", type=int, default=0, help="seed for data and weights (default 0)")
     demo.set_defaults(func=_demo)
-    from .lm.cli import add_lm_parser
+    from unrolled.tasks.lm.cli import add_lm_parser
 
     add_lm_parser(sub)
-    from .forecast.cli import add_forecast_parser
+    from unrolled.tasks.forecast.cli import add_forecast_parser
 
     add_forecast_parser(sub)
-    from .inspect.cli import add_explain_parser, add_gradflow_parser
+    from unrolled.inside.cli import add_explain_parser, add_gradflow_parser
 
     add_explain_parser(sub)
     add_gradflow_parser(sub)

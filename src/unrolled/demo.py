@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 
-from .cells import lstm
-from .gradcheck import gradcheck
-from .losses import CrossEntropyLoss
-from .optim import Adam, clip_grad_norm_
-from .parts import Linear, Sequential
-from .recurrent import GRU, LSTM, RNN
+from unrolled.nn.cells import lstm
+from unrolled.train.gradcheck import gradcheck
+from unrolled.nn.losses import CrossEntropyLoss
+from unrolled.train.optim import Adam, clip_grad_norm_
+from unrolled.nn.layers import Linear, Sequential
+from unrolled.nn.recurrent import GRU, LSTM, RNN
 
 
 def seed003_step() -> dict:

@@ -1,0 +1,17 @@
+"""Compiled (numba) gate math for the fast schedule, one module per cell.
+
+Every cell module has the same two functions, so the time loop in ``unrolled.fast.schedule`` is one:
+
+* ``forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag)``: the gates of one step;
+* ``backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag)``.
+
+``loops`` runs the whole time loop compiled, each step's recurrent product taken by the
+kernels' own small product or by the register-tiled product on packed weights (``packed``).
+``flag`` selects the RNN's nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled
+code is cached on disk (numba ``cache=True``), so only the first process pays the compile time.
+"""
+
+from unrolled.fast.kernels import loops
+
+# mode -> (loop code, flag)
+KERNELS = {"lstm": (loops.LSTM, 0), "gru": (loops.GRU, 0), "rnn_tanh": (loops.RNN, 0), "rnn_relu": (loops.RNN, 1)}

@@ -1,0 +1,16 @@
+"""Inside the model: gate-by-gate traces and gradient flow across time.
+
+* :mod:`~unrolled.inside.record` -- ``record(layer, x)``: every gate's pre-activation and
+  activation, the candidate, ``c`` and ``h`` of every layer and direction at every step;
+* :mod:`~unrolled.inside.trace` -- seed 003's worked step, seed 002's scalar walk-through and
+  the user's own numbers as tables (``unrolled explain``);
+* :mod:`~unrolled.inside.models` -- a trained forecast model and an input for it (a date range);
+* :mod:`~unrolled.inside.gradflow` -- ``||dh_t / dh_k||`` for every lag by the hand-derived
+  backward, seed 004's bound ``(gamma * rho)^(t-k)`` for the tanh RNN, clipping on a real run
+  (``unrolled gradflow``);
+* :mod:`~unrolled.inside.plots` -- gate heatmaps and gradient-flow figures.
+"""
+
+from unrolled.inside.record import GATES, PANELS, flatten, record
+
+__all__ = ["GATES", "PANELS", "flatten", "record"]

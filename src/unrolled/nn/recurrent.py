@@ -1,0 +1,223 @@
+"""Recurrent layers: ``RNN``, ``LSTM`` and ``GRU`` with ``torch.nn``'s signatures and state dicts.
+
+A layer stacks ``num_layers`` of one cell, each in one or two directions, and unrolls them over
+time with the compiled schedule of ``unrolled.fast.schedule`` (``schedule="reference"`` runs the
+reference loop of ``unrolled.nn.loop`` instead: the cell's plain step-by-step equations). Shapes, as everywhere in unrolled: ``T`` time, ``B``
+batch, ``D`` input size, ``H`` hidden size, ``G`` gates::
+
+    y, state   = m.forward(x, state=None, lengths=None)   x (T, B, D) -> y (T, B, dirs*H)
+    dx, dstate = m.backward(dy, dstate=None)             parameter gradients add into m.grads
+
+``state`` is ``h_n`` (num_layers*dirs, B, H), or ``(h_n, c_n)`` for the LSTM. Between stacked
+layers: dropout (training only, as PyTorch) and optional residual connections
+(``y_l = layer_l(y_{l-1}) + y_{l-1}`` for l >= 1, seed 004's remedy for deep stacks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unrolled.fast import schedule
+from unrolled.nn import loop
+from unrolled.nn.checks import check_finite, check_lengths, check_positive_int, check_state, resolve_dtype
+from unrolled.nn.cells import CELLS
+from unrolled.nn.module import Module
+from unrolled.fast.workspace import Workspace
+
+_SCHEDULES = {
+    "fast": (schedule.forward_fast, schedule.backward_fast),
+    "reference": (loop.forward, loop.backward),
+}
+
+
+class _Recurrent(Module):
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = check_positive_int(input_size, "input_size", name)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", name)
+        self.num_layers = check_positive_int(num_layers, "num_layers", name)
+        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+            raise ValueError(f"{name}: dropout={dropout!r} must be a probability in [0, 1)")
+        self.mode = mode
+        self.cell = CELLS[mode]
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.residual = bool(residual)
+        self.dtype = resolve_dtype(dtype, name)
+        self.schedule = "fast"
+        # One Generator for initialisation, then for dropout masks: same seed, same run.
+        self.rng = np.random.default_rng(seed)
+        self._cache = None
+        # per layer and direction: the fast schedule's buffers, reused from call to call
+        self._work = [Workspace() for _ in range(self.num_layers * self.num_directions)]
+        H, G, D = self.hidden_size, self.cell.G, self.input_size
+        k = 1.0 / np.sqrt(H)  # PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self._suffix(layer, direction)
+                d_in = D if layer == 0 else self.num_directions * H
+                shapes = [("weight_ih", (G * H, d_in)), ("weight_hh", (G * H, H))]
+                if self.bias:
+                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                for pname, shape in shapes:
+                    value = self.rng.uniform(-k, k, size=shape).astype(self.dtype)
+                    self._add_param(pname + sfx, value)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _weights(self, store, layer, direction):
+        sfx = self._suffix(layer, direction)
+        return tuple(store.get(n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def __repr__(self) -> str:
+        extra = f", num_layers={self.num_layers}" if self.num_layers > 1 else ""
+        extra += ", bidirectional=True" if self.bidirectional else ""
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, x, state=None, lengths=None):
+        """x (T, B, D), or (B, T, D) with batch_first -> y (same layout, dirs*H features), state."""
+        name = type(self).__name__
+        x = self._check_input(x)  # (T, B, D), time-major, self.dtype
+        T, B, _ = x.shape
+        mask = check_lengths(lengths, T, B, self.dtype, name)  # (T, B, 1) or None
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        h0, c0 = check_state(state, (LD, B, H), self.cell.has_cell_state, self.dtype, name)
+        forward_dir, _ = _SCHEDULES[self.schedule]
+        keep = self.training
+        h_n, c_n = np.empty_like(h0), (None if c0 is None else np.empty_like(c0))
+        caches, drop_masks, inp = [], [], x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                j = layer * self.num_directions + d
+                y_d, h_n[j], c_T, cache = forward_dir(
+                    self.cell, inp, self._weights(self.params, layer, d), h0[j],
+                    None if c0 is None else c0[j], mask, bool(d), keep, self._work[j])
+                if c_n is not None:
+                    c_n[j] = c_T
+                outs.append(y_d)  # (T, B, H)
+                caches.append(cache)
+            y = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, B, dirs*H)
+            if self.residual and layer > 0:
+                y = y + inp
+            drop = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                keep_p = 1.0 - self.dropout  # inverted dropout: scale at train time
+                drop = (self.rng.random(y.shape) < keep_p).astype(self.dtype) / keep_p
+                y = y * drop
+            drop_masks.append(drop)
+            inp = y
+        self._cache = (caches, drop_masks, T, B) if keep else None
+        out = y.transpose(1, 0, 2) if self.batch_first else y
+        return out, (h_n if c_n is None else (h_n, c_n))
+
+    # -- backward --------------------------------------------------------------------------------
+    def backward(self, dy, dstate=None):
+        """dy like y -> dx like x, dstate like state; parameter gradients add into ``self.grads``."""
+        name = type(self).__name__
+        if self._cache is None:
+            raise RuntimeError(
+                f"{name}.backward needs a forward pass in training mode first "
+                "(call .train() before forward; each forward allows one backward)")
+        caches, drop_masks, T, B = self._cache
+        dirs, H = self.num_directions, self.hidden_size
+        shape = (B, T, dirs * H) if self.batch_first else (T, B, dirs * H)
+        dy = np.asarray(dy, dtype=self.dtype)
+        if dy.shape != shape:
+            raise ValueError(f"{name}.backward: dy has shape {dy.shape}, expected {shape} (the shape of y)")
+        if self.batch_first:
+            dy = dy.transpose(1, 0, 2)
+        LD = self.num_layers * dirs
+        dh_n, dc_n = check_state(dstate, (LD, B, H), self.cell.has_cell_state, self.dtype,
+                                 name + ".backward (dstate)")
+        _, backward_dir = _SCHEDULES[self.schedule]
+        dh0, dc0 = np.empty_like(dh_n), (None if dc_n is None else np.empty_like(dc_n))
+        for layer in reversed(range(self.num_layers)):
+            if drop_masks[layer] is not None:
+                dy = dy * drop_masks[layer]
+            dinp = None
+            for d in range(dirs):
+                j = layer * dirs + d
+                dx_d, dh0[j], dc_0 = backward_dir(
+                    self.cell, np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H]), dh_n[j],
+                    None if dc_n is None else dc_n[j], caches[j],
+                    self._weights(self.params, layer, d), self._weights(self.grads, layer, d), self._work[j])
+                if dc0 is not None:
+                    dc0[j] = dc_0
+                dinp = dx_d if dinp is None else dinp + dx_d
+            if self.residual and layer > 0:
+                dinp = dinp + dy  # y_l = layer_l(y_{l-1}) + y_{l-1}
+            dy = dinp
+        self._cache = None
+        dx = dy.transpose(1, 0, 2) if self.batch_first else dy
+        return dx, (dh0 if dc0 is None else (dh0, dc0))
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _check_input(self, x):
+        name = type(self).__name__
+        layout = "(B, T, D)" if self.batch_first else "(T, B, D)"
+        try:
+            x = np.asarray(x, dtype=self.dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}: input must be a numeric array of shape {layout}; {e}") from None
+        if x.ndim != 3:
+            raise ValueError(
+                f"{name}: expected a 3-D input {layout} with D={self.input_size}, got shape "
+                f"{x.shape}; add the missing axis, e.g. x[:, None, :] for one sequence")
+        if x.shape[2] != self.input_size:
+            raise ValueError(
+                f"{name}: input has {x.shape[2]} features in its last axis, expected "
+                f"D=input_size={self.input_size} for layout {layout}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{name}: input of shape {x.shape} is empty; need T >= 1 and B >= 1")
+        check_finite(x, "input", name)
+        return x.transpose(1, 0, 2) if self.batch_first else x
+
+
+class RNN(_Recurrent):
+    """Elman RNN, ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (seed 004 eq. 1-2).
+
+    ``nonlinearity="relu"`` swaps tanh for ReLU. Same signature as ``torch.nn.RNN``.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, *, residual=False,
+                 dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity={nonlinearity!r}; use 'tanh' or 'relu'")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, residual=residual, dtype=dtype,
+                         seed=seed)
+
+
+class LSTM(_Recurrent):
+    """LSTM (seed 003): gates ``i, f, g, o`` stacked in that order in ``weight_ih_l*`` (4H, D).
+
+    ``state`` is ``(h, c)``. Same signature as ``torch.nn.LSTM`` (without ``proj_size``).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, residual=residual, dtype=dtype, seed=seed)
+
+
+class GRU(_Recurrent):
+    """GRU in PyTorch's form: gates ``r, z, n`` stacked in that order in ``weight_ih_l*`` (3H, D)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, residual=residual, dtype=dtype, seed=seed)

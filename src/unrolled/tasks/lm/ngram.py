@@ -1,0 +1,183 @@
+"""Interpolated Kneser-Ney n-gram model: the Markov baseline of seed 004 section 4.3.
+
+An order-n model keeps n - 1 tokens of history, ``P(x_t | x_1..x_{t-1}) ~ P(x_t | h)`` with
+``h = x_{t-n+1}..x_{t-1}``, and mixes every order down to a uniform distribution over the V
+tokens (Chen and Goodman, 1998, eq. for interpolated Kneser-Ney)::
+
+    P_k(w | h) = (max(c_k(h w) - D_k(c), 0) + gamma_k(h) P_{k-1}(w | h')) / c_k(h)
+    gamma_k(h) = D_k(1) N_1(h .) + D_k(2) N_2(h .) + D_k(3+) N_3+(h .)
+    P_0(w)     = 1 / V
+
+where ``h'`` is h without its oldest token, ``c_k(h) = sum_w c_k(h w)``, ``N_j(h .)`` counts the
+tokens w with ``c_k(h w) = j`` and a history never seen at level k leaves ``P_k = P_{k-1}``.
+The top order counts n-grams; each lower order k counts *continuations*, ``c_k(h w)`` = the
+number of distinct tokens seen right before ``h w`` -- the Kneser-Ney idea: a token that follows
+many different histories gets more of the back-off mass. ``modified=True`` (default) uses Chen
+and Goodman's three discounts per order, estimated from the counts-of-counts n_1..n_4::
+
+    Y = n_1 / (n_1 + 2 n_2),   D(j) = j - (j + 1) Y n_{j+1} / n_j   for j = 1, 2, 3+
+
+``modified=False`` uses the single discount ``D = Y`` for every count. Either way each
+``P_k(. | h)`` sums to one over the vocabulary.
+
+Counts live in sorted arrays of int64 keys (an n-gram is a number in base V), so fitting is a few
+``np.unique`` calls and scoring a whole text is a few ``np.searchsorted`` per order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unrolled.nn.checks import check_positive_int
+
+_MAX_KEY = 2**63 - 1
+
+
+def _grams(ids: np.ndarray, V: int, k: int) -> np.ndarray:
+    """Keys of every k-gram of ids, (L - k + 1,): entry j encodes ids[j..j+k-1] in base V."""
+    g = ids.astype(np.int64)
+    for i in range(1, k):
+        g = g[:-1] * V + ids[i:]  # append the next token as the lowest digit
+    return g
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """values[keys == q] for each q, 0 where q is not a key (keys sorted, unique)."""
+    if len(keys) == 0:
+        return np.zeros(query.shape, dtype=values.dtype)
+    i = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[i] == query, values[i], 0)
+
+
+def _discounts(counts: np.ndarray, modified: bool) -> np.ndarray:
+    """D(1), D(2), D(3+) from the counts-of-counts of one order (see the module docstring)."""
+    n = [np.count_nonzero(counts == j) for j in (1, 2, 3, 4)]
+    Y = n[0] / (n[0] + 2 * n[1]) if n[0] > 0 and n[1] > 0 else 0.5
+    single = np.array([Y, Y, Y])
+    if not modified or min(n) == 0:
+        return single
+    D = np.array([j - (j + 1) * Y * n[j] / n[j - 1] for j in (1, 2, 3)])
+    return D if np.all(D > 0) and np.all(D <= [1, 2, 3]) else single  # tiny data: estimates unusable
+
+
+class _Level:
+    """The counts of one order k: sorted k-gram keys with their counts, and per history h its
+    total c(h) and back-off weight gamma(h)."""
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, V: int, modified: bool):
+        self.keys, self.counts = keys, counts.astype(np.float64)
+        self.D = _discounts(counts, modified)
+        self.hist, inverse = np.unique(keys // V, return_inverse=True)  # history = all but the last token
+        self.total = np.bincount(inverse, weights=self.counts)  # c(h)
+        self.gamma = np.bincount(inverse, weights=self.D[np.minimum(counts, 3) - 1])  # sum_w D(c(h w))
+
+    def mix(self, grams: np.ndarray, lower: np.ndarray, V: int) -> np.ndarray:
+        """P_k for each k-gram key in ``grams``, given P_{k-1} of the same token in ``lower``."""
+        c = _lookup(self.keys, self.counts, grams)
+        i = np.minimum(np.searchsorted(self.hist, grams // V), len(self.hist) - 1)
+        seen = self.hist[i] == grams // V
+        D = self.D[np.clip(c, 1, 3).astype(np.int64) - 1]
+        p = (np.maximum(c - D, 0.0) + self.gamma[i] * lower) / self.total[i]
+        return np.where(seen, p, lower)
+
+
+class KneserNey:
+    """Interpolated (modified) Kneser-Ney language model of order n over ids in [0, V).
+
+    ``KneserNey(order=5).fit(ids, vocab_size=V)``, then ``logprobs(ids)``, ``distribution(context)``,
+    ``perplexity(ids)``; ``step`` plugs it into :mod:`unrolled.tasks.lm.sampling`.
+    """
+
+    def __init__(self, order=3, modified=True):
+        self.order = check_positive_int(order, "order", "KneserNey")
+        self.modified = bool(modified)
+        self.levels_: list[_Level] | None = None  # levels_[k - 1] holds order k
+        self.vocab_size_: int | None = None
+
+    def fit(self, ids, vocab_size):
+        V = check_positive_int(vocab_size, "vocab_size", "KneserNey.fit")
+        ids = self._check_ids(ids, V, "fit")
+        n = self.order
+        if V**n > _MAX_KEY:
+            most = max(k for k in range(1, n) if V**k <= _MAX_KEY) if V**1 <= _MAX_KEY else 0
+            raise ValueError(f"KneserNey: order={n} with V={V} overflows 64-bit n-gram keys; "
+                             f"use order <= {most} or a smaller vocabulary")
+        if len(ids) < n:
+            raise ValueError(f"KneserNey.fit: {len(ids)} training tokens are fewer than order={n}; "
+                             "use a lower order or more text")
+        keys, counts = np.unique(_grams(ids, V, n), return_counts=True)  # top order: plain counts
+        levels = [_Level(keys, counts, V, self.modified)]
+        for k in range(n - 1, 0, -1):
+            # continuation counts: distinct (k+1)-grams ending in each k-gram
+            wider = np.unique(_grams(ids, V, k + 1))
+            keys, counts = np.unique(wider % V**k, return_counts=True)
+            levels.insert(0, _Level(keys, counts, V, self.modified))
+        self.levels_, self.vocab_size_ = levels, V
+        return self
+
+    def _check_ids(self, ids, V, where) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+            raise ValueError(f"KneserNey.{where}: expected a 1-D array of integer token ids, "
+                             f"got shape {ids.shape} and dtype {ids.dtype}")
+        ids = ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= V):
+            raise ValueError(f"KneserNey.{where}: token ids must lie in [0, V={V}); encode the text "
+                             "with the tokenizer the model was fitted with")
+        return ids
+
+    def _fitted(self) -> int:
+        if self.levels_ is None:
+            raise ValueError("KneserNey is not fitted; call fit(ids, vocab_size) first")
+        return self.vocab_size_
+
+    def logprobs(self, ids, start=1) -> np.ndarray:
+        """Natural-log ``P(ids[t] | ids[t-n+1 : t])`` for t = start..L-1, (L - start,).
+
+        ``start=1`` (default) takes the first token as given, as a recurrent model fed the same
+        stream does; ``start=0`` also scores it, with an empty history."""
+        V = self._fitted()
+        ids = self._check_ids(ids, V, "logprobs")
+        L = len(ids)
+        t = np.arange(start, L)  # positions scored
+        p = np.full(len(t), 1.0 / V)  # P_0
+        for k, level in enumerate(self.levels_, start=1):
+            has = t >= k - 1  # enough history for a k-gram ending at t
+            if not has.any():
+                break
+            grams = _grams(ids, V, k)[t[has] - k + 1]  # (M,) the k-gram ending at each t
+            p[has] = level.mix(grams, p[has], V)
+        return np.log(p)
+
+    def distribution(self, context=()) -> np.ndarray:
+        """``P(w | context)`` for every w in [0, V), (V,); only the last n - 1 ids of context matter."""
+        V = self._fitted()
+        hist = self._history(self._check_ids(np.asarray(context, dtype=np.int64), V, "distribution"))
+        w = np.arange(V, dtype=np.int64)
+        p = np.full(V, 1.0 / V)  # P_0
+        for k, level in enumerate(self.levels_, start=1):
+            if k - 1 > len(hist):
+                break
+            h = 0
+            for tok in hist[len(hist) - (k - 1):].tolist():  # the last k - 1 tokens in base V
+                h = h * V + tok
+            p = level.mix(h * V + w, p, V)
+        return p
+
+    def _history(self, ids: np.ndarray) -> np.ndarray:
+        return ids[max(len(ids) - (self.order - 1), 0):]  # the last n - 1 ids, the only ones that matter
+
+    def step(self, new_ids, state):
+        """Next-token function for :mod:`unrolled.tasks.lm.sampling`: feed ``new_ids`` after the history
+        in ``state`` (None at the start) -> (log-probabilities (V,), new state)."""
+        hist = self._history(np.concatenate([np.zeros(0, np.int64) if state is None else state,
+                                             np.asarray(new_ids, dtype=np.int64)]))
+        return np.log(self.distribution(hist)), hist
+
+    def perplexity(self, ids, start=1) -> float:
+        """``exp`` of the mean negative log-probability per scored token."""
+        return float(np.exp(-self.logprobs(ids, start).mean()))
+
+    def bits_per_token(self, ids, start=1) -> float:
+        """Mean negative log2-probability per scored token (bits per character at char level)."""
+        return float(-self.logprobs(ids, start).mean() / np.log(2))

@@ -1,0 +1,152 @@
+"""End to end for ``unrolled lm``: train a ``LanguageModel`` and report it beside the n-gram
+baseline (``train_lm``), sample from a saved one (``sample_from_dir``), score sentences or a file
+with it (``score_from_dir``). The subcommands in ``lm/cli.py`` are thin shells over these."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import time
+
+from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram
+from unrolled.tasks.lm.corpus import load_corpus, read_text
+from unrolled.tasks.lm.model import LanguageModel
+
+
+def _out_dir(out):
+    out = pathlib.Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a directory to write the results into")
+    try:  # before any training: a run must not fail at the end for want of a directory
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the output directory {str(out)!r} ({e}); choose another --out") from None
+    return out
+
+
+def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=print, **params) -> dict:
+    """Train on ``text`` (a path; None: the bundled Shakespeare, split by work) and measure
+    validation and test perplexity / bits per character; ``params`` go to ``LanguageModel``.
+
+    ``ngram_order`` (the level's default order unless None) also fits interpolated Kneser-Ney on
+    the same split and vocabulary. Writes to ``out`` (if given): ``metrics.json``, ``loss.png``,
+    ``model/`` (the fitted model) and ``checkpoints/`` (the engine's best / last; ``resume``
+    continues from them). Returns the metrics.
+    """
+    if resume and out is None:
+        raise ValueError("--resume needs --out: the directory of the interrupted run")
+    out = None if out is None else _out_dir(out)
+    corpus = load_corpus(text)
+    lm = LanguageModel(**params, checkpoint_dir=None if out is None else out / "checkpoints")
+    lm._check_params()
+    unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
+    echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
+         f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "
+         f"{lm.num_layers} x {lm.hidden_size} hidden, T={lm.seq_len}, B={lm.batch_size}")
+
+    def log(row):
+        echo(f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+             f"val ppl {row['val_perplexity']:.3f}  val {unit} {row['val_bits_per_char']:.4f}")
+
+    t0 = time.perf_counter()
+    lm.fit(corpus, resume=resume, log=log)
+    seconds = time.perf_counter() - t0
+    best = next(r for r in lm.history_ if r["epoch"] == lm.best_epoch_)
+    validation = {k[len("val_"):]: v for k, v in best.items() if k.startswith("val_")}
+    test = lm.evaluate(corpus.test)
+    metrics = {
+        "source": corpus.source, "level": lm.level, "cell": lm.cell, "vocab_size": lm.vocab_size_,
+        "params": {k: v for k, v in lm.get_params().items() if k not in ("checkpoint_dir", "progress", "dtype")},
+        "steps": lm.steps_, "epochs": len(lm.history_), "best_epoch": lm.best_epoch_, "seconds": seconds,
+        "out_of_time": lm.out_of_time_,
+        "train_tokens_per_second": lm.train_tokens_per_second_,
+        "validation": validation, "test": test, "history": lm.history_, "ngram": None,
+    }
+    echo(f"{lm.steps_} steps in {seconds:.1f} s ({lm.train_tokens_per_second_ or 0:,.0f} training tokens/s); "
+         f"best epoch {lm.best_epoch_}" + ("; stopped by --max-minutes" if lm.out_of_time_ else ""))
+    echo(f"validation: perplexity {validation['perplexity']:.3f}, {unit} {validation['bits_per_char']:.4f}")
+    echo(f"test:       perplexity {test['perplexity']:.3f}, {unit} {test['bits_per_char']:.4f}")
+    if ngram_order is not None:
+        order = DEFAULT_ORDER[lm.level] if ngram_order == "default" else ngram_order
+        row = evaluate_ngram(text, level=lm.level, orders=[order], min_freq=lm.tokenizer_.min_freq)[0]
+        metrics["ngram"] = {k: row[k] for k in ("order", "vocab_size", "validation", "test")}
+        echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
+             f"{unit} {row['test']['bits_per_char']:.4f}")
+    if out is not None:
+        lm.save(out / "model")
+        _atomic_text(out / "metrics.json", json.dumps(metrics, indent=2))
+        baseline = None
+        if metrics["ngram"] is not None:  # the n-gram's validation loss, in the same nats per token
+            ng = metrics["ngram"]
+            baseline = (f"Kneser-Ney {ng['order']}-gram", ng["validation"]["bits_per_token"] * math.log(2))
+        plot_history(lm.history_, out / "loss.png", best_epoch=lm.best_epoch_, baseline=baseline)
+        echo(f"wrote {out}/: metrics.json, loss.png, model/, checkpoints/")
+    return metrics
+
+
+def _atomic_text(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def plot_history(history: list[dict], path, best_epoch=None, baseline=None) -> None:
+    """Training and validation loss (nats per token) and validation perplexity per epoch, as a PNG;
+    ``baseline`` = (label, validation loss in nats per token) draws another model's level."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend to set
+
+    fig = Figure(figsize=(10, 4), dpi=110)
+    loss_ax, ppl_ax = fig.subplots(1, 2)
+    epochs = [r["epoch"] for r in history]
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
+    loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
+    ppl_ax.plot(epochs, [r["val_perplexity"] for r in history], marker="o", color="tab:green")
+    if baseline is not None:
+        label, loss = baseline
+        loss_ax.axhline(loss, color="tab:red", ls=":", label=f"{label} (validation)")
+        ppl_ax.axhline(math.exp(loss), color="tab:red", ls=":", label=f"{label} (validation)")
+        ppl_ax.legend()
+    for ax, ylabel in ((loss_ax, "cross-entropy (nats per token)"), (ppl_ax, "validation perplexity")):
+        if best_epoch:
+            ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best (epoch {best_epoch}), kept")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    loss_ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def load_model(model) -> LanguageModel:
+    """A saved ``LanguageModel`` from a run's ``--out`` directory or its ``model/`` subdirectory."""
+    path = pathlib.Path(model)
+    if (path / "model" / "language_model.json").is_file():
+        path = path / "model"
+    if not (path / "language_model.json").is_file():
+        raise ValueError(f"no language model in {str(model)!r}; pass the --out directory of "
+                         "'unrolled lm train' (it holds model/language_model.json)")
+    return LanguageModel.load(path)
+
+
+def sample_from_dir(model, prime="", length=500, temperature=1.0, top_k=None, seed=None) -> str:
+    """``prime`` followed by ``length`` sampled tokens from the model saved in ``model``."""
+    return load_model(model).sample(prime, length, temperature=temperature, top_k=top_k, seed=seed,
+                                    with_prime=True)
+
+
+def score_from_dir(model, sentences=None, text=None) -> list[dict]:
+    """Log-probability (natural log), perplexity and token count of each sentence, or of the whole
+    UTF-8 file ``text``, under the model saved in ``model``; most probable first."""
+    if (sentences is None) == (text is None) or (sentences is not None and not sentences):
+        raise ValueError("give either sentences to score or --text FILE, not both and not neither")
+    lm = load_model(model)
+    items = [text] if sentences is None else list(sentences)
+    rows = []
+    for item in items:
+        body = read_text(item) if sentences is None else item
+        lp = lm.token_logprobs(body)
+        rows.append({"text": str(item), "logprob": float(lp.sum()), "tokens": len(lp),
+                     "perplexity": float(math.exp(-lp.mean()))})
+    return sorted(rows, key=lambda r: -r["logprob"])

@@ -1,0 +1,40 @@
+"""The packed recurrent product (``kernels.packed``) equals ``A @ M`` on any shape and row range."""
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from unrolled.fast.kernels import packed
+
+
+def test_pack_lays_out_panels_of_sixteen_columns_padded_with_zeros():
+    M = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
+    P = packed.pack(M)
+    assert P.shape == (2, 3, 16)
+    assert np.array_equal(P[0], M[:, :16]) and np.array_equal(P[1, :, :4], M[:, 16:])
+    assert not P[1, :, 4:].any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(B=st.integers(1, 11), K=st.integers(1, 40), N=st.integers(1, 70), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]), data=st.data())
+def test_packed_product_equals_matmul(B, K, N, seed, dtype, data):
+    lo = data.draw(st.integers(0, B))
+    hi = data.draw(st.integers(lo, B))
+    r = np.random.default_rng(seed)
+    A, M = r.standard_normal((B, K)).astype(dtype), r.standard_normal((K, N)).astype(dtype)
+    out = np.full((B, N), 7, dtype=dtype)
+    packed.gemm(A, packed.pack(M), out, lo, hi)
+    expect = np.full((B, N), 7, dtype=dtype)
+    expect[lo:hi] = A[lo:hi] @ M
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.allclose(out, expect, rtol=tol, atol=tol * np.sqrt(K))  # rows outside lo:hi untouched
+
+
+def test_packed_product_at_a_layer_size():
+    """A step of the (64, 100, 256, 256) benchmark: 32 rows of one thread, W_hh^T (256, 1024)."""
+    r = np.random.default_rng(0)
+    A, M = r.standard_normal((64, 256)).astype(np.float32), r.standard_normal((256, 1024)).astype(np.float32)
+    out = np.zeros((64, 1024), dtype=np.float32)
+    packed.gemm(A, packed.pack(M), out, 32, 64)
+    exact = A[32:].astype(np.float64) @ M.astype(np.float64)
+    assert np.max(np.abs(out[32:] - exact)) / np.max(np.abs(exact)) < 1e-5 and not out[:32].any()
