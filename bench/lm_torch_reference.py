@@ -30,7 +30,8 @@ import torch
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
 from unrolled.tasks.lm.corpus import Corpus, shakespeare
-from unrolled.tasks.lm.model import EVAL_CHUNK, LanguageModel, RecurrentLM
+from unrolled.tasks.lm.model import EVAL_CHUNK, LanguageModel
+from unrolled.tasks.lm.network import RecurrentLM
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

@@ -12,7 +12,7 @@ from unrolled.cli import main
 from unrolled.tasks.forecast import Forecaster
 from unrolled.tasks.forecast import features as ft
 from unrolled.tasks.forecast import metrics
-from unrolled.tasks.forecast.model import ManyToOne
+from unrolled.tasks.forecast.network import ManyToOne
 from unrolled.tasks.forecast.run import run_forecast
 from unrolled.train.gradcheck import gradcheck
 

@@ -9,7 +9,8 @@ import torch
 
 from unrolled.cli import main
 from unrolled.tasks.lm import sampling
-from unrolled.tasks.lm.model import LanguageModel, RecurrentLM
+from unrolled.tasks.lm.model import LanguageModel
+from unrolled.tasks.lm.network import RecurrentLM
 from unrolled.nn.recurrent import LSTM
 
 VERSE = ("Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unrolled.train.trainer import TrainConfig, Trainer, index_batches, load_checkpoint, save_checkpoint
-from unrolled.tasks.forecast.model import ManyToOne
+from unrolled.tasks.forecast.network import ManyToOne
 from unrolled.nn.losses import MSELoss
 
 T, N, D = 6, 40, 3

@@ -176,7 +176,7 @@ def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_si
     """Train ``unrolled forecast``'s model (``cell``, H=32, 30-day windows, Adam 2e-3, as its
     defaults) for ``steps`` mini-batches on the S&P 500's training years; clip the joint gradient
     norm to ``clip_norm`` (if ``clip``). Returns per step: ``loss``, ``norm_before``, ``norm_after``."""
-    from unrolled.tasks.forecast.model import ManyToOne
+    from unrolled.tasks.forecast.network import ManyToOne
     from unrolled.nn.losses import MSELoss
     from unrolled.train.optim import Adam, clip_grad_norm_
 

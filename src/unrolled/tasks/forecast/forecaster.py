@@ -24,7 +24,7 @@ from unrolled.train.trainer import TrainConfig, Trainer, index_batches, load_che
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
 from unrolled.tasks.forecast.frame import calendar_features, prepare, read_csv
-from unrolled.tasks.forecast.model import CELLS, ManyToOne
+from unrolled.tasks.forecast.network import CELLS, ManyToOne
 
 
 class Forecaster:

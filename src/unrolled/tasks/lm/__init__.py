@@ -13,7 +13,8 @@
 from unrolled.tasks.lm.baseline import NGramModel, evaluate_ngram
 from unrolled.tasks.lm.batching import batchify, num_segments, segments
 from unrolled.tasks.lm.corpus import Corpus, Work, load_corpus, read_text, shakespeare, shakespeare_split, shakespeare_works
-from unrolled.tasks.lm.model import LanguageModel, RecurrentLM
+from unrolled.tasks.lm.model import LanguageModel
+from unrolled.tasks.lm.network import RecurrentLM
 from unrolled.tasks.lm.ngram import KneserNey
 from unrolled.tasks.lm.sampling import generate, pick, rank, sequence_logprob, token_logprobs
 from unrolled.tasks.lm.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_dict

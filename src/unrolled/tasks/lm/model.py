@@ -1,14 +1,5 @@
-"""The recurrent language model: seed 004 section 4's ``P(x_t | x_1..x_{t-1})`` from a hidden state.
-
-``RecurrentLM`` is the network, named as PyTorch's word_language_model names it (``encoder``,
-``rnn``, ``decoder``), so its state dict moves to a ``torch.nn`` model unchanged::
-
-    e      = dropout(encoder[ids])          ids (T, B) -> (T, B, E)
-    y, s_T = rnn(e, s_0)                     (T, B, E) -> (T, B, H); dropout between layers
-    o      = decoder(dropout(y))             (T, B, H) -> (T, B, V) logits
-    L      = mean_t,b -log softmax(o)[x_{t+1}]     seed 004 eq. 5, averaged
-
-``LanguageModel`` trains it with stateful truncated BPTT (Zaremba, Sutskever and Vinyals, 2014)
+"""The recurrent language model, seed 004 section 4: ``LanguageModel`` trains ``RecurrentLM``
+(``network.py``) with stateful truncated BPTT (Zaremba, Sutskever and Vinyals, 2014)
 on the shared engine: the training text becomes B parallel streams (``batching``), each step
 reads the next T tokens of every stream, and the final state of one segment is the initial state
 of the next -- passed as a value, so backpropagation stops at the segment boundary. It then
@@ -29,54 +20,15 @@ from unrolled.nn.checks import check_positive_int, resolve_dtype
 from unrolled.nn.activations import log_softmax
 from unrolled.train.trainer import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from unrolled.nn.losses import CrossEntropyLoss
-from unrolled.nn.module import Module
-from unrolled.nn.layers import Dropout, Embedding, Linear
-from unrolled.nn.recurrent import GRU, LSTM, RNN
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
 from unrolled.tasks.lm.corpus import Corpus, load_corpus, shakespeare, split_text
+from unrolled.tasks.lm.network import CELLS, RecurrentLM
 from unrolled.tasks.lm.tokenizers import tokenizer_from_dict
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CONTEXT = "\n"  # what every scored or sampled text follows: the start of a line
 EVAL_CHUNK = 256  # steps per forward when scoring: bounds the (T, B, V) logits held at once
-
-
-class RecurrentLM(Module):
-    """Embedding -> dropout -> ``cell`` stack -> dropout -> Linear; ids (T, B) -> logits (T, B, V)."""
-
-    def __init__(self, cell, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
-                 dtype=np.float32, seed=None):
-        super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell={cell!r} is not one of {sorted(CELLS)}; use 'rnn', 'lstm' or 'gru'")
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
-        self.encoder = Embedding(vocab_size, embedding_dim, dtype=dtype, seed=rngs[0])
-        self.drop_in = Dropout(dropout, seed=rngs[1])  # on the embeddings, as Zaremba et al.
-        self.rnn = CELLS[cell](embedding_dim, hidden_size, num_layers, dropout=dropout, dtype=dtype, seed=rngs[2])
-        self.drop_out = Dropout(dropout, seed=rngs[3])  # before the decoder
-        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=rngs[4])
-        for prefix, part in (("encoder", self.encoder), ("rnn", self.rnn), ("decoder", self.decoder)):
-            for k, v in part.params.items():  # the same arrays: optimizer updates reach the parts
-                self.params[f"{prefix}.{k}"] = v
-                self.grads[f"{prefix}.{k}"] = part.grads[k]
-
-    def children(self):
-        return [self.encoder, self.drop_in, self.rnn, self.drop_out, self.decoder]
-
-    def forward(self, ids, state=None):
-        """ids (T, B) -> logits (T, B, V), final state (``h_n`` or ``(h_n, c_n)``)."""
-        e = self.drop_in.forward(self.encoder.forward(ids))  # (T, B, E)
-        y, state = self.rnn.forward(e, state)  # (T, B, H)
-        return self.decoder.forward(self.drop_out.forward(y)), state  # (T, B, V)
-
-    def backward(self, dlogits) -> None:
-        """dlogits (T, B, V) -> parameter gradients. No gradient enters the final state and the
-        one reaching the initial state is dropped: truncated BPTT ends at the segment's edges."""
-        dy = self.drop_out.backward(self.decoder.backward(dlogits))  # (T, B, H)
-        de, _dstate0 = self.rnn.backward(dy)  # (T, B, E); _dstate0 would flow into the previous segment
-        self.encoder.backward(self.drop_in.backward(de))
 
 
 def _state_to_json(state):
