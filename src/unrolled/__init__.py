@@ -22,7 +22,7 @@ from unrolled.nn.activations import dsigmoid, dtanh, log_softmax, relu, sigmoid,
 from unrolled.nn.layers import Dropout, Embedding, Linear, Sequential
 from unrolled.nn.losses import CrossEntropyLoss, MSELoss
 from unrolled.nn.module import Module
-from unrolled.nn.recurrent import GRU, LSTM, RNN
+from unrolled.nn.recurrent import GRU, LSTM, RNN, Recurrent
 from unrolled.train.gradcheck import gradcheck
 
 __version__ = "0.1.0"

@@ -22,12 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=300, help="Adam steps per cell (default 300)")
     demo.add_argument("--seed", type=int, default=0, help="seed for data and weights (default 0)")
     demo.set_defaults(func=_demo)
-    from unrolled.tasks.lm.cli import add_lm_parser
+    from unrolled.tasks import registry
 
-    add_lm_parser(sub)
-    from unrolled.tasks.forecast.cli import add_forecast_parser
-
-    add_forecast_parser(sub)
+    registry.add_parsers(sub)  # one subcommand per registered task: forecast, lm, ...
     from unrolled.inside.cli import add_explain_parser, add_gradflow_parser
 
     add_explain_parser(sub)

@@ -111,7 +111,7 @@ def test_empty_missing_or_unreadable_file(content, message, tmp_path, capsys):
 
 def test_bad_hyperparameters_name_the_fix():
     for kw, fix in [({"cell": "transformer"}, "'rnn', 'lstm' or 'gru'"), ({"lookback": 1}, ">= 2"),
-                    ({"dropout": 0.3}, "num_layers >= 2"), ({"target_transform": "log"}, "use one of")]:
+                    ({"dropout": 0.3}, "num_layers >= 2"), ({"target_transform": "log"}, "use 'log_return', 'diff' or 'level'")]:
         with pytest.raises(ValueError, match="invalid|acts between") as e:
             Forecaster(**kw).fit(good_rows())
         assert fix in str(e.value)

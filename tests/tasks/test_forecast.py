@@ -151,15 +151,17 @@ def test_cli_on_a_csv_writes_every_output(tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "moving_average" in printed and re.search(r"The model (beats|does NOT beat) persistence", printed)
-    table = json.loads((out / "metrics.json").read_text())
-    assert {"model", "persistence", "moving_average"} <= set(table)
-    for m in table.values():
-        assert set(m) == {"rmse", "mae", "mape", "direction_accuracy"}
+    record = json.loads((out / "metrics.json").read_text())
+    assert set(record) == {"model", "persistence", "moving_average", "config", "data"}
+    for method in ("model", "persistence", "moving_average"):
+        assert set(record[method]) == {"rmse", "mae", "mape", "direction_accuracy"}
+    assert record["config"]["task"] == "forecast" and record["config"]["cell"] == "gru"
+    assert record["data"]["source"] == "prices.csv" and record["data"]["test"][1] == str(df["Date"].iloc[-1].date())
     fc = pd.read_csv(out / "forecast.csv")
     assert len(fc) > 0 and {"date", "actual", "model", "persistence"} <= set(fc.columns)
     for png in ("forecast.png", "loss.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "model" / "forecaster.json").is_file() and (out / "checkpoints" / "best.json").is_file()
+    assert (out / "model" / "estimator.json").is_file() and (out / "checkpoints" / "best.json").is_file()
 
     rc = main(["forecast", "predict", "--model", str(out), "--csv", str(csv), "--out", str(tmp_path / "p.csv")])
     assert rc == 0

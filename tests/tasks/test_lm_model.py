@@ -222,13 +222,13 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("kw, fix", [
     ({"level": "byte"}, "'char' or 'word'"),
     ({"cell": "transformer"}, "'rnn', 'lstm' or 'gru'"),
-    ({"dropout": 1.0}, "probability in [0, 1)"),
-    ({"hidden_size": 0}, "positive integer"),
-    ({"lr": 0}, "positive learning rate"),
-    ({"lr_decay": 1.5}, "1 keeps the rate constant"),
-    ({"clip": -1.0}, "None for no clipping"),
-    ({"max_steps": 0}, "None turns it off"),
-    ({"max_minutes": -1}, "positive number of minutes"),
+    ({"dropout": 1.0}, "use a number in [0, 1)"),
+    ({"hidden_size": 0}, "use a whole number >= 1"),
+    ({"lr": 0}, "use a positive number"),
+    ({"lr_decay": 1.5}, "use a number in (0, 1] such as 0.5"),
+    ({"clip_norm": -1.0}, "or None for no clipping"),
+    ({"max_steps": 0}, "or None to let epochs decide"),
+    ({"max_minutes": -1}, "or None for no time limit"),
     ({"batch_size": 10_000}, "smaller batch_size or more text"),
 ])
 def test_bad_hyperparameters_name_the_fix(kw, fix):
@@ -265,7 +265,7 @@ def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lm")
     (d / "verse.txt").write_text(VERSE * 3)
     code = main(["lm", "train", "--text", str(d / "verse.txt"), "--max-steps", "6", "--steps-per-epoch", "3",
-                 "--hidden", "16", "--layers", "1", "--embedding-dim", "8", "--seq-len", "10",
+                 "--hidden-size", "16", "--num-layers", "1", "--embedding-dim", "8", "--seq-len", "10",
                  "--batch-size", "4", "--ngram-order", "3", "--out", str(d / "run")])
     assert code == 0
     return d
@@ -274,9 +274,10 @@ def run_dir(tmp_path_factory):
 def test_cli_train_writes_model_metrics_and_plot(run_dir):
     run = run_dir / "run"
     assert (run / "loss.png").stat().st_size > 1000
-    assert (run / "model" / "language_model.json").is_file() and (run / "checkpoints" / "last.json").is_file()
+    assert (run / "model" / "estimator.json").is_file() and (run / "checkpoints" / "last.json").is_file()
     m = json.loads((run / "metrics.json").read_text())
     assert m["steps"] == 6 and m["epochs"] == 2 and m["level"] == "char"
+    assert m["config"]["task"] == "lm" and m["config"]["hidden_size"] == 16 and m["data"]["characters"]["train"] > 0
     for split in ("validation", "test"):
         assert m[split]["perplexity"] > 1 and m[split]["bits_per_char"] > 0
         assert m["ngram"][split]["perplexity"] > 1
@@ -300,9 +301,9 @@ def test_cli_sample_is_seeded_and_score_ranks(run_dir, capsys):
 
 @pytest.mark.parametrize("argv, fix", [
     (["lm", "train", "--text", "{d}/empty.txt"], "is empty"),
-    (["lm", "train", "--text", "{d}/verse.txt", "--dropout", "1.5", "--max-steps", "1"], "probability"),
+    (["lm", "train", "--text", "{d}/verse.txt", "--dropout", "1.5", "--max-steps", "1"], "dropout=1.5 is invalid"),
     (["lm", "train", "--text", "{d}/verse.txt", "--resume"], "--resume needs --out"),
-    (["lm", "sample", "--model", "{d}"], "no language model"),
+    (["lm", "sample", "--model", "{d}"], "no trained model"),
     (["lm", "sample", "--model", "{d}/run", "--temperature", "-1"], "temperature"),
     (["lm", "score", "--model", "{d}/run"], "either sentences"),
     (["lm", "score", "--model", "{d}/run", "--text", "{d}/missing.txt"], "not found"),
@@ -313,9 +314,3 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_dir, capsys, argv, fix):
     assert main([a.format(d=run_dir) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("unrolled: error:") and fix in err and "Traceback" not in err
-
-
-def test_cli_epochs_and_max_steps_exclude_each_other(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["lm", "train", "--epochs", "2", "--max-steps", "3"])
-    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err

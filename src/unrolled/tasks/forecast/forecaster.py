@@ -1,7 +1,8 @@
 """``Forecaster``: fit a many-to-one recurrent model on a price frame, predict the next values.
 
-Scikit-learn's conventions: ``__init__`` only stores hyperparameters, ``fit(df)`` returns
-``self``, learned state ends in ``_``, bad input raises ``ValueError`` naming the fix::
+Scikit-learn's conventions through ``unrolled.tasks.base.TaskEstimator``: ``__init__`` stores and
+checks the hyperparameters declared in ``Forecaster.hyperparams``, ``fit(df)`` returns ``self``,
+learned state ends in ``_``, bad input raises ``ValueError`` naming the fix::
 
     f = Forecaster(cell="lstm", lookback=30, horizon=1).fit(df)   # df: Date, Close, Volume, ...
     f.predict(1)                        # the next close after df's last row
@@ -15,87 +16,58 @@ the covariate transforms are fitted on the rows before them only. Shapes: ``L`` 
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pandas as pd
 
-from unrolled.train.trainer import TrainConfig, Trainer, index_batches, load_checkpoint, save_checkpoint
+from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.train.hyperparams import Hyper, anything, flag_value, fraction, text, whole
+from unrolled.train.trainer import Trainer, index_batches
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
 from unrolled.tasks.forecast.frame import calendar_features, prepare, read_csv
-from unrolled.tasks.forecast.network import CELLS, ManyToOne
+from unrolled.tasks.forecast.network import ManyToOne
 
 
-class Forecaster:
+def _columns_list(text):
+    """``--features Volume,Open`` -> ["Volume", "Open"]; ``''`` -> [] (no covariates)."""
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+class Forecaster(TaskEstimator):
     """Many-to-one ``cell`` network over ``lookback`` steps of ``[target change, covariate
     changes, calendar]`` -> the next ``horizon`` values of ``target`` (direct multi-output).
 
-    Hyperparameters (defaults sized to train on 20 years of daily S&P 500 in about a minute on
-    2 CPU cores):
-
-    cell, hidden_size, num_layers, dropout -- the network; dropout acts between stacked layers
-    lookback, horizon -- window length in, values out
-    target, features, date_col -- column names; ``features=None`` uses ``Volume`` if present;
-        ``calendar`` adds day-of-week and day-of-year encodings of the dates
-    target_transform -- ``"log_return"`` (default), ``"diff"`` or ``"level"``: what the model predicts
-    epochs, batch_size, lr, optimizer, weight_decay, clip_norm, schedule, patience -- training
-        (``unrolled.train.trainer.TrainConfig``)
-    validation_fraction -- the last rows held out for early stopping
-    seed -- weights, dropout and shuffling: the same seed gives the same forecasts
-    progress, checkpoint_dir -- a tqdm bar; where the engine writes ``best`` / ``last`` checkpoints
+    Hyperparameters (``Forecaster.hyperparams``: default, reason, check): the network (cell,
+    hidden_size, num_layers, dropout between stacked layers), the window (lookback, horizon),
+    the columns (target, features, date_col, calendar), what the model predicts
+    (target_transform), training (the engine's, as in every task) and validation_fraction.
+    Defaults are sized to train on 20 years of daily S&P 500 in seconds on 2 CPU cores.
     """
 
-    def __init__(self, cell="lstm", lookback=30, horizon=1, hidden_size=32, num_layers=1, dropout=0.0,
-                 target="Close", features=None, date_col="Date", calendar=True,
-                 target_transform="log_return", epochs=30, batch_size=64, lr=2e-3, optimizer="adam",
-                 weight_decay=0.0, clip_norm=1.0, schedule=None, patience=5, validation_fraction=0.15,
-                 seed=0, progress=None, checkpoint_dir=None):
-        for name, value in locals().items():
-            if name != "self":
-                setattr(self, name, value)
-
-    # -- scikit-learn plumbing ----------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep=True) -> dict:
-        return {k: getattr(self, k) for k in self._param_names()}
-
-    def set_params(self, **params) -> "Forecaster":
-        for k, v in params.items():
-            if k not in self._param_names():
-                raise ValueError(f"unknown parameter {k!r}; valid ones are {self._param_names()}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        default = Forecaster()
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != getattr(default, k)]
-        return f"Forecaster({', '.join(changed)})"
-
-    def _check_params(self) -> None:
-        def positive_int(name, low=1):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name}={v!r} is invalid; use a whole number >= {low}")
-
-        if self.cell not in CELLS:
-            raise ValueError(f"cell={self.cell!r} is invalid; use 'rnn', 'lstm' or 'gru'")
-        for name in ("horizon", "hidden_size", "num_layers"):
-            positive_int(name)
-        positive_int("lookback", 2)
-        if self.target_transform not in ft.TRANSFORMS:
-            raise ValueError(f"target_transform={self.target_transform!r} is invalid; use one of {ft.TRANSFORMS}")
-        if not (isinstance(self.validation_fraction, (int, float)) and 0 < self.validation_fraction < 0.5):
-            raise ValueError(f"validation_fraction={self.validation_fraction!r} is invalid; use a "
-                             "fraction in (0, 0.5) such as 0.15")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout={self.dropout!r} is invalid; use a probability in [0, 1)")
-        if self.dropout > 0 and self.num_layers == 1:
-            raise ValueError(f"dropout={self.dropout} acts between stacked layers, and num_layers=1 has "
-                             "none; set num_layers >= 2 or dropout=0")
+    task = "forecast"
+    noun = "forecaster"
+    network_attr = "model_"
+    hyperparams = {
+        **network_hyperparams("lstm", 32, 1, 0.0, why_dropout=" between stacked layers (needs num_layers >= 2)"),
+        "lookback": Hyper(30, "input window in rows: a month and a half of trading days", whole(2)),
+        "horizon": Hyper(1, "values predicted at once (1: the next)", whole()),
+        "target": Hyper("Close", "the column to forecast", text()),
+        "features": Hyper(None, "covariate columns, comma-separated on the command line, '' for none "
+                                "(None: Volume if present)", anything(), type=_columns_list),
+        "date_col": Hyper("Date", "the date column", text()),
+        "calendar": Hyper(True, "add day-of-week and day-of-year encodings of the dates", flag_value()),
+        "target_transform": Hyper("log_return", "what the model predicts: prices far above the training "
+                                                "range are reached by returns, not levels", choices=ft.TRANSFORMS),
+        **training_hyperparams(epochs=30, batch_size=64, lr=2e-3, clip_norm=1.0, patience=5,
+                               why_epochs="; early stopping usually ends sooner",
+                               why_batch=": a few dozen windows steady Adam",
+                               why_lr=": Adam's rate, a little above 1e-3 for a model this small",
+                               why_patience=": daily returns are noisy, so a few epochs of slack"),
+        "validation_fraction": Hyper(0.15, "the last share of the fitted rows held out for early stopping",
+                                     fraction(0, 0.5, closed_low=False, example=0.15)),
+    }
+    learned = ("features_", "covariate_log_", "x_mean_", "x_std_", "y_mean_", "y_std_", "n_features_in_",
+               "history_", "best_epoch_", "stopped_early_", "train_period_")
 
     def _columns(self, df) -> list[str]:
         if getattr(self, "features_", None) is not None:
@@ -108,7 +80,7 @@ class Forecaster:
     # -- data -> arrays ----------------------------------------------------------------------
     def check(self, df) -> pd.DataFrame:
         """Read and validate ``df`` (a DataFrame or CSV path) -> the clean frame ``fit`` would use."""
-        self._check_params()
+        self.check_params()
         df = read_csv(df)
         frame = prepare(df, self.date_col, [self.target, *self._columns(df)])
         p = frame[self.target].to_numpy()
@@ -191,8 +163,7 @@ class Forecaster:
         X_val = ft.windows(X, val_t, L)  # (L, B_val, F)
 
         self.n_features_in_ = X.shape[1]
-        self.model_ = ManyToOne(self.cell, self.n_features_in_, self.hidden_size, h, self.num_layers,
-                                self.dropout, seed=self.seed)
+        self.model_ = self._build_network()
         loss_fn = MSELoss()
 
         def step(idx):
@@ -204,11 +175,7 @@ class Forecaster:
         def validate():
             return float(np.mean((self.model_.forward(X_val) - Y_val) ** 2))
 
-        config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
-            weight_decay=self.weight_decay, clip_norm=self.clip_norm, schedule=self.schedule,
-            patience=self.patience, seed=self.seed, progress=self.progress)
-        trainer = Trainer(self.model_, config, checkpoint_dir=self.checkpoint_dir, log=log)
+        trainer = Trainer(self.model_, self.train_config(), checkpoint_dir=self.checkpoint_dir, log=log)
         self.history_ = trainer.fit(index_batches(len(train_t), self.batch_size), step, validate, resume=resume)
         self.best_epoch_ = trainer.best_epoch
         self.stopped_early_ = trainer.stopped_early
@@ -217,10 +184,6 @@ class Forecaster:
         return self
 
     # -- prediction ---------------------------------------------------------------------------
-    def _check_fitted(self):
-        if getattr(self, "model_", None) is None:
-            raise ValueError("this Forecaster is not fitted yet; call fit(df) or Forecaster.load(path) first")
-
     def _forecast(self, frame, origins) -> np.ndarray:
         """Predicted target values (B, h) from each origin row of ``frame``."""
         X = self._scaled_rows(frame)
@@ -268,37 +231,68 @@ class Forecaster:
             "forecast": pred.ravel(),
         })
 
-    # -- persistence --------------------------------------------------------------------------
-    _LEARNED = ("features_", "covariate_log_", "x_mean_", "x_std_", "y_mean_", "y_std_", "n_features_in_",
-                "history_", "best_epoch_", "stopped_early_", "train_period_")
-
-    def save(self, path) -> None:
-        """Write the fitted forecaster to directory ``path`` (``forecaster.json`` + arrays), atomically."""
-        self._check_fitted()
-        params = {k: v for k, v in self.get_params().items() if k not in ("checkpoint_dir", "progress")}
-        tail = self.tail_
-        arrays = {f"model/{k}": v for k, v in self.model_.state_dict().items()}
-        arrays["tail"] = tail.drop(columns=self.date_col).to_numpy()
-        meta = {"params": params, "learned": {k: getattr(self, k) for k in self._LEARNED},
-                "tail_columns": [c for c in tail.columns if c != self.date_col],
-                "tail_dates": [d.isoformat() for d in tail[self.date_col]]}
-        save_checkpoint(path, "forecaster", arrays, _jsonable(meta))
-
     @classmethod
-    def load(cls, path) -> "Forecaster":
-        """A forecaster ``save``d to ``path``; predicts exactly as the saved one did."""
-        arrays, meta = load_checkpoint(path, "forecaster")
-        self = cls(**meta["params"])
-        for k, v in meta["learned"].items():
-            setattr(self, k, v)
-        self.model_ = ManyToOne(self.cell, self.n_features_in_, self.hidden_size, self.horizon,
-                                self.num_layers, self.dropout, seed=self.seed)
-        self.model_.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-        self.model_.eval()
+    def contract_example(cls):
+        from unrolled import data
+
+        return dict(lookback=5, hidden_size=4, epochs=2, batch_size=32, progress=False), data.load("sp500").iloc[:160]
+
+    def contract_predictions(self, df):
+        return self.historical_forecasts(df, start=len(df) - 20)["forecast"].to_numpy()
+
+    # -- inspection (unrolled explain / gradflow) ---------------------------------------------
+    def describe(self) -> str:
+        return f"{super().describe()} of {self.target!r}"
+
+    def inside_span(self, labels) -> str:
+        return f"{len(labels)} days, {labels[0]} to {labels[-1]}"
+
+    def inside_input(self, *, csv=None, text=None, start=None, end=None, rows=None):
+        """The recurrent layer's input on a date range of ``csv`` (default: the bundled S&P 500),
+        transformed and scaled exactly as the forecaster's own windows, one sequence from a zero
+        state; with no dates, the last ``rows`` rows (default ``lookback``: the window the next
+        forecast reads). Returns ``(x (T, 1, F), labels (T,) dates, series (T,) target, label)``."""
+        from unrolled import data
+
+        self._check_fitted()
+        if text is not None:
+            raise ValueError("a forecast model reads a date range (--csv, --start, --end), not --text")
+        frame = self.check(read_csv(data.path("sp500") if csv is None else csv))
+        X = self._scaled_rows(frame)  # (N, F)
+        dates = frame[self.date_col]
+        if start is None and end is None:
+            n = self.lookback if rows is None else rows
+            if n > len(frame) - 1:
+                raise ValueError(f"the CSV has {len(frame)} rows; {n} steps need at least {n + 1}")
+            sel = np.arange(len(frame) - n, len(frame))
+        else:
+            lo = dates.iloc[1] if start is None else _date(start, "--start")
+            hi = dates.iloc[-1] if end is None else _date(end, "--end")
+            sel = np.flatnonzero(((dates >= lo) & (dates <= hi)).to_numpy())
+            sel = sel[sel >= 1]  # row 0 has no change yet
+            if len(sel) == 0:
+                raise ValueError(f"no rows dated from {lo:%Y-%m-%d} to {hi:%Y-%m-%d} (after the first row); the "
+                                 f"CSV runs from {dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}")
+        x = X[sel][:, None, :].astype(self.recurrent_layer().dtype)  # (T, 1, F)
+        labels = dates.iloc[sel].dt.strftime("%Y-%m-%d").to_numpy()
+        return x, labels, frame[self.target].to_numpy()[sel], self.target
+
+    # -- persistence (the base class saves parameters, learned state and the network) ----------
+    def _build_network(self):
+        return ManyToOne(self.cell, self.n_features_in_, self.hidden_size, self.horizon, self.num_layers,
+                         self.dropout, seed=self.seed)
+
+    def _save_extra(self):
+        tail = self.tail_
+        arrays = {"tail": tail.drop(columns=self.date_col).to_numpy()}
+        meta = {"tail_columns": [c for c in tail.columns if c != self.date_col],
+                "tail_dates": [d.isoformat() for d in tail[self.date_col]]}
+        return arrays, meta
+
+    def _load_extra(self, arrays, meta):
         tail = pd.DataFrame(arrays["tail"], columns=meta["tail_columns"])
         tail.insert(0, self.date_col, pd.to_datetime(meta["tail_dates"]))
         self.tail_ = tail
-        return self
 
 
 def _next_dates(dates: pd.Series, n: int) -> pd.DatetimeIndex:
@@ -311,13 +305,8 @@ def _next_dates(dates: pd.Series, n: int) -> pd.DatetimeIndex:
     return pd.DatetimeIndex([last + k * step for k in range(1, n + 1)])
 
 
-def _jsonable(obj):
-    """NumPy scalars and tuples -> plain Python, for json.dumps."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
+def _date(text, flag):
+    try:
+        return pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"{flag} {text!r} is not a date; write it like 2008-09-15") from None

@@ -21,8 +21,8 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 class ManyToOne(Module):
     """``cell`` layer(s) over the window, then ``Linear(H, horizon)`` on the last step's output.
 
-    Parameters are named as a ``torch.nn`` module with attributes ``rnn`` and ``head`` would name
-    them (``rnn.weight_ih_l0``, ``head.weight``).
+    Assigning ``rnn`` and ``head`` registers them as children, so parameters are named as a
+    ``torch.nn`` module's would be (``rnn.weight_ih_l0``, ``head.weight``).
     """
 
     def __init__(self, cell, input_size, hidden_size, horizon, num_layers=1, dropout=0.0, *,
@@ -34,14 +34,7 @@ class ManyToOne(Module):
         self.rnn = CELLS[cell](input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype,
                                seed=np.random.default_rng(seeds[0]))
         self.head = Linear(hidden_size, horizon, dtype=dtype, seed=np.random.default_rng(seeds[1]))
-        for prefix, part in (("rnn", self.rnn), ("head", self.head)):
-            for k, v in part.params.items():  # the same arrays: optimizer updates reach the parts
-                self.params[f"{prefix}.{k}"] = v
-                self.grads[f"{prefix}.{k}"] = part.grads[k]
         self._T = None
-
-    def children(self):
-        return [self.rnn, self.head]
 
     def forward(self, x):
         """x (T, B, D) -> predictions (B, horizon)."""

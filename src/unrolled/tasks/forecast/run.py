@@ -9,8 +9,6 @@ before each on all rows that precede it (a walk-forward backtest).
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import time
 
@@ -21,6 +19,7 @@ from unrolled import data
 from unrolled.tasks.forecast import metrics
 from unrolled.tasks.forecast.forecaster import Forecaster
 from unrolled.tasks.forecast.frame import read_csv
+from unrolled.tasks.rundir import RunDir, model_dir, plot_history
 
 
 def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1, resume=False,
@@ -33,21 +32,14 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
     t0 = time.perf_counter()
     source = data.path("sp500") if csv is None else csv
     name = pathlib.Path(source).name if not isinstance(source, pd.DataFrame) else "DataFrame"
-    out = None if out is None else pathlib.Path(out)
-    if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory to write the results into")
-    if out is not None:
-        try:  # before any training: a run must not fail at the end for want of a directory
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ValueError(f"cannot create the output directory {str(out)!r} ({e}); choose another --out") from None
+    run = None if out is None else RunDir(out)  # before any training
     if not (isinstance(test_fraction, float) and 0 < test_fraction < 0.5):
         raise ValueError(f"test_fraction={test_fraction!r} is invalid; use a fraction in (0, 0.5) such as 0.15")
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds={folds!r} is invalid; use a whole number >= 1 (1 = one train/test split)")
     if resume and (out is None or folds != 1):
         raise ValueError("resume needs --out (the directory of the interrupted run) and folds=1")
-    f = Forecaster(**params, checkpoint_dir=None if out is None else out / "checkpoints")
+    f = Forecaster(**params, checkpoint_dir=None if run is None else run.checkpoints)
     frame = f.check(read_csv(source))  # every check before any training
     n, date = len(frame), f.date_col
     cut = f._require_rows(n, test_fraction)[1]  # rows [0, cut) fit the model, [cut, n) test it
@@ -90,33 +82,28 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
     echo(f"(moving_average: mean of the last {ma_window} values; direction: share of forecasts whose sign "
          f"of change matches; the actual moved up {up:.1%} of the time)")
     echo(metrics.verdict(table))
-    if out is not None:
-        try:
-            _write_outputs(out, f, fc, table)
-        except OSError as e:
-            raise ValueError(f"cannot write the results to {str(out)!r} ({e}); choose another --out") from None
-        echo(f"wrote {out}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
+    if run is not None:
+        periods = {"source": name, "rows": n, "fit": [dates[0], dates[cut - 1]], "test": [dates[cut], dates[-1]],
+                   "folds": folds}
+        _write_outputs(run, f, fc, table, periods)
+        echo(f"wrote {run.path}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
     echo(f"done in {seconds:.0f} s")
     return {"metrics": table, "forecasts": fc, "forecaster": f, "seconds": seconds}
 
 
-def _write_outputs(out: pathlib.Path, f: Forecaster, fc: pd.DataFrame, table: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_text(out / "metrics.json", json.dumps(table, indent=2))
-    fc.drop(columns="origin_row").to_csv(out / "forecast.csv", index=False, date_format="%Y-%m-%d")
-    plot_forecast(fc, f.target, out / "forecast.png")
-    plot_losses(f.history_, out / "loss.png", best_epoch=f.best_epoch_)
-    f.save(out / "model")
+def _write_outputs(run: RunDir, f: Forecaster, fc: pd.DataFrame, table: dict, periods: dict) -> None:
+    run.write_metrics(table, f, periods)
+    run.write_csv("forecast.csv", fc.drop(columns="origin_row"), index=False, date_format="%Y-%m-%d")
+    run.write_figure("forecast.png", plot_forecast(fc, f.target))
+    run.write_figure("loss.png", plot_history(f.history_, f.best_epoch_, ylabel="MSE (standardized target)"))
+    try:
+        f.save(run.model)
+    except OSError as e:
+        raise ValueError(f"cannot write the model to {run.model} ({e}); choose another --out") from None
 
 
-def _atomic_text(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def plot_forecast(fc: pd.DataFrame, target: str, path) -> None:
-    """Actual vs one-step-ahead model and persistence over the test period, as a PNG."""
+def plot_forecast(fc: pd.DataFrame, target: str):
+    """Actual vs one-step-ahead model and the moving average over the test period (a Figure)."""
     from matplotlib.figure import Figure  # no pyplot: no global backend to set
 
     one = fc[fc["step"] == 1]
@@ -131,42 +118,18 @@ def plot_forecast(fc: pd.DataFrame, target: str, path) -> None:
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
-
-
-def plot_losses(history: list[dict], path, best_epoch=None) -> None:
-    """Training and validation loss per epoch (scaled MSE), as a PNG; a line marks the best epoch."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), dpi=110)
-    ax = fig.add_subplot()
-    epochs = [r["epoch"] for r in history]
-    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
-    if history and "val_loss" in history[0]:
-        ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
-    if best_epoch:
-        ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best (epoch {best_epoch}), kept")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (standardized target)")
-    ax.set_title("loss curves")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
 def predict_from_dir(model, csv, n=None, *, out=None, echo=print) -> pd.DataFrame:
     """Load the forecaster saved in ``model`` (a run's directory or its ``model/``) and forecast
     the next ``n`` values after the last row of ``csv``."""
-    model = pathlib.Path(model)
-    if (model / "model" / "forecaster.json").is_file():
-        model = model / "model"
-    f = Forecaster.load(model)
+    f = Forecaster.load(model_dir(model))
     pred = f.predict(n, df=read_csv(csv))
     echo(f"forecast of {f.target!r} after the last row of {pathlib.Path(csv).name}:")
     echo(pred.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}))
     if out is not None:
-        pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
-        pred.to_csv(out, index=False, date_format="%Y-%m-%d")
+        out = pathlib.Path(out)
+        RunDir(out.parent).write_csv(out.name, pred, index=False, date_format="%Y-%m-%d")
     return pred
 

@@ -1,23 +1,19 @@
 """``unrolled lm ...``: the language-model subcommands, thin shells over :mod:`unrolled.tasks.lm`
-(``train_lm``, ``sample_from_dir``, ``score_from_dir`` in ``lm/run.py``; ``evaluate_ngram``)."""
+(``train_lm``, ``sample_from_dir``, ``score_from_dir`` in ``lm/run.py``; ``evaluate_ngram``). The
+model's flags of ``lm train`` come from ``LanguageModel.hyperparams``."""
 
 from __future__ import annotations
 
-import argparse
+from unrolled.tasks.lm.model import LanguageModel
+from unrolled.tasks.rundir import add_run_flags
 
 
 def _train(args) -> int:
     from unrolled.tasks.lm.run import train_lm
 
-    params = {k: getattr(args, k) for k in (
-        "level", "cell", "embedding_dim", "hidden_size", "num_layers", "dropout", "seq_len", "batch_size",
-        "lr", "clip", "epochs", "max_steps", "max_minutes", "steps_per_epoch", "lr_decay", "optimizer", "patience",
-        "min_freq", "eval_batch_size", "seed", "progress")}
-    if params["clip"] == 0:
-        params["clip"] = None
-    params["epochs"] = params["epochs"] or 10  # unused when --max-steps decides
-    train_lm(args.text, out=args.out, resume=args.resume,
-             ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"), **params)
+    train_lm(args.text, out=args.out, resume=args.resume, progress=args.progress,
+             ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"),
+             **LanguageModel.params_from_args(args))
     return 0
 
 
@@ -56,7 +52,7 @@ def _ngram(args) -> int:
     return 0
 
 
-def add_lm_parser(sub) -> None:
+def add_parser(sub) -> None:
     """Add ``lm`` and its subcommands to the top-level subparsers."""
     lm = sub.add_parser("lm", help="language models on the bundled Shakespeare or any UTF-8 text file")
     lm_sub = lm.add_subparsers(dest="lm_command", metavar="LM_COMMAND")
@@ -81,44 +77,11 @@ def add_lm_parser(sub) -> None:
                     "bundled Shakespeare, split by work.")
     train.add_argument("--text", metavar="FILE", help="a UTF-8 text file, split 90/5/5 by position "
                                                       "(default: the bundled Shakespeare, split by work)")
-    train.add_argument("--level", choices=("char", "word"), default="char", help="tokens (default char)")
-    train.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm", help="recurrent cell (default lstm)")
-    length = train.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, default=None,
-                        help="passes over the training text (default 10); early stopping may end sooner")
-    length.add_argument("--max-steps", type=int, default=None, metavar="N",
-                        help="stop after N segments (optimizer steps) in all, instead of --epochs")
-    train.add_argument("--max-minutes", type=float, default=None, metavar="M",
-                       help="wall-clock budget: training and validation stop within M minutes (the epoch "
-                            "running then is cut short and validated)")
-    train.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
-                       help="validate (and checkpoint) every N steps instead of once per pass over the text")
-    train.add_argument("--embedding-dim", type=int, default=64, help="embedding size E (default 64)")
-    train.add_argument("--hidden", dest="hidden_size", type=int, default=256, help="hidden units H per layer (default 256)")
-    train.add_argument("--layers", dest="num_layers", type=int, default=2, help="stacked recurrent layers (default 2)")
-    train.add_argument("--dropout", type=float, default=0.2,
-                       help="dropout on embeddings, between layers and before the output layer (default 0.2)")
-    train.add_argument("--seq-len", type=int, default=100, help="T: time steps per BPTT segment (default 100)")
-    train.add_argument("--batch-size", type=int, default=32, help="B: parallel streams of the training text (default 32)")
-    train.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam", help="optimizer (default adam)")
-    train.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
-    train.add_argument("--lr-decay", type=float, default=1.0,
-                       help="multiply the learning rate by this after every epoch (default 1: constant)")
-    train.add_argument("--clip", type=float, default=5.0, help="gradient-norm bound, 0 for none (default 5)")
-    train.add_argument("--patience", type=int, default=3,
-                       help="epochs without a better validation loss before stopping (default 3)")
-    train.add_argument("--min-freq", type=int, default=None, metavar="K",
-                       help="rarer training tokens become <unk> (default 1 for char, 3 for word)")
-    train.add_argument("--eval-batch-size", type=int, default=16,
-                       help="streams when evaluating a split; 1 = one exact sequential pass (default 16)")
+    LanguageModel.add_arguments(train)
     train.add_argument("--ngram-order", type=int, default=None, metavar="N",
                        help="order of the Kneser-Ney baseline reported beside the model, 0 for none "
                             "(default 7 for char, 3 for word)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights and dropout (default 0)")
-    train.add_argument("--out", metavar="DIR", help="directory for metrics.json, loss.png, model/ and checkpoints/")
-    train.add_argument("--resume", action="store_true", help="continue the interrupted run saved in --out")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar with the running loss (default: only on a terminal)")
+    add_run_flags(train, "metrics.json, loss.png, model/ and checkpoints/")
     train.set_defaults(func=_train)
 
     sample = lm_sub.add_parser("sample", help="generate text from a trained model",

@@ -8,7 +8,6 @@ samples, scores and ranks text through :mod:`unrolled.tasks.lm.sampling`'s next-
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import time
@@ -16,18 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from unrolled.nn.checks import check_positive_int, resolve_dtype
 from unrolled.nn.activations import log_softmax
-from unrolled.train.trainer import TrainConfig, Trainer, load_checkpoint, save_checkpoint
+from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.train.hyperparams import Hyper, whole
+from unrolled.train.trainer import Trainer
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
 from unrolled.tasks.lm.corpus import Corpus, load_corpus, shakespeare, split_text
-from unrolled.tasks.lm.network import CELLS, RecurrentLM
+from unrolled.tasks.lm.network import RecurrentLM
 from unrolled.tasks.lm.tokenizers import tokenizer_from_dict
 
 CONTEXT = "\n"  # what every scored or sampled text follows: the start of a line
+INSIDE_TEXT = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+               "The slings and arrows of outrageous fortune,\n")  # what unrolled explain reads by default
 EVAL_CHUNK = 256  # steps per forward when scoring: bounds the (T, B, V) logits held at once
 
 
@@ -45,9 +47,20 @@ def _state_from_json(obj, dtype):
     return parts if len(parts) == 2 else parts[0]
 
 
-class LanguageModel:
-    """A character- or word-level recurrent language model (scikit-learn conventions: ``__init__``
-    stores, ``fit`` returns ``self``, learned state ends in ``_``).
+def _float_dtype(v):
+    """float32 or float64 (a NumPy type, dtype or its name)."""
+    try:
+        ok = np.dtype(v) in (np.float32, np.float64)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError("use np.float32 (default) or np.float64")
+
+
+class LanguageModel(TaskEstimator):
+    """A character- or word-level recurrent language model (scikit-learn conventions through
+    ``unrolled.tasks.base.TaskEstimator``: hyperparameters declared once in ``hyperparams``,
+    ``fit`` returns ``self``, learned state ends in ``_``).
 
     ``LanguageModel(level="char", cell="lstm").fit(text)`` -- ``text`` a string or a
     ``pathlib.Path`` to a UTF-8 file (split 90/5/5 by position), a ``Corpus``
@@ -57,75 +70,42 @@ class LanguageModel:
     baseline's does.
     """
 
-    def __init__(self, level="char", cell="lstm", *,
-                 embedding_dim=64,        # a char vocabulary is ~70 symbols: a small embedding suffices
-                 hidden_size=256,         # Karpathy's char-rnn scale that still trains on 2 cores
-                 num_layers=2,            # dropout between two layers is the Zaremba setup
-                 dropout=0.2,             # on embeddings, between layers and before the decoder
-                 seq_len=100,             # T: steps of BPTT per segment (char-rnn's 100)
-                 batch_size=32,           # B: parallel streams of the training text
-                 lr=2e-3,                 # Adam's rate for char models of this size
-                 clip=5.0,                # joint gradient norm bound, Zaremba et al.'s 5
-                 epochs=10,               # upper bound; early stopping or max_steps may end sooner
-                 max_steps=None,          # stop after this many segments in all (None: epochs decide)
-                 max_minutes=None,        # wall-clock budget of fit, validation included (None: no limit)
-                 steps_per_epoch=None,    # segments per "epoch" (None: one pass over the streams)
-                 lr_decay=1.0,            # multiply lr by this after every epoch (1 = constant)
-                 optimizer="adam",        # sgd | adam | adamw
-                 patience=3,              # epochs without a better validation loss before stopping
-                 min_freq=None,           # None: 1 for chars, 3 for words (V = 13,083 on Shakespeare)
-                 eval_batch_size=16,      # streams when evaluating a split (1 = one exact sequential pass)
-                 seed=0,
-                 dtype=np.float32,
-                 checkpoint_dir=None,     # the engine's best / last checkpoints go here; needed to resume
-                 progress=None):          # tqdm bar; None = only on a terminal
-        self.level, self.cell = level, cell
-        self.embedding_dim, self.hidden_size, self.num_layers = embedding_dim, hidden_size, num_layers
-        self.dropout, self.seq_len, self.batch_size = dropout, seq_len, batch_size
-        self.lr, self.clip, self.epochs, self.max_steps = lr, clip, epochs, max_steps
-        self.max_minutes = max_minutes
-        self.steps_per_epoch, self.lr_decay, self.optimizer = steps_per_epoch, lr_decay, optimizer
-        self.patience, self.min_freq, self.eval_batch_size = patience, min_freq, eval_batch_size
-        self.seed, self.dtype = seed, dtype
-        self.checkpoint_dir, self.progress = checkpoint_dir, progress
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
+    task = "lm"
+    noun = "language model"
+    network_attr = "net_"
+    positional = ("level", "cell")
+    _dropout_outside_stack = True  # on the embeddings and before the decoder too
+    hyperparams = {
+        "level": Hyper("char", "tokens: characters or words", choices=("char", "word")),
+        **network_hyperparams("lstm", 256, 2, 0.2,
+                              why_hidden=": Karpathy's char-rnn scale that still trains on 2 cores",
+                              why_dropout=" on embeddings, between layers and before the output layer "
+                                          "(Zaremba et al.)"),
+        "embedding_dim": Hyper(64, "embedding size E: a char vocabulary is ~70 symbols, a small one suffices",
+                               whole()),
+        "seq_len": Hyper(100, "T: time steps of BPTT per segment (char-rnn's 100)", whole()),
+        **training_hyperparams(epochs=10, batch_size=32, lr=2e-3, clip_norm=5.0, patience=3,
+                               why_epochs=" (with max_steps: as many as those steps need)",
+                               why_batch=": B parallel streams of the training text",
+                               why_lr=": Adam's rate for char models of this size",
+                               why_clip=" (Zaremba et al.'s 5)",
+                               why_patience=" (an epoch is steps_per_epoch steps when set)"),
+        "max_steps": Hyper(None, "stop after this many segments (optimizer steps) in all (None: epochs decide)",
+                           whole(none="to let epochs decide")),
+        "steps_per_epoch": Hyper(None, "validate (and checkpoint) every this many steps (None: once per pass "
+                                       "over the text)", whole(none="for one pass over the streams")),
+        "min_freq": Hyper(None, "rarer training tokens become <unk> (None: 1 for chars, 3 for words, "
+                                "V = 13,083 on Shakespeare)", whole(none="for the level's default")),
+        "eval_batch_size": Hyper(16, "streams when evaluating a split (1 = one exact sequential pass)", whole()),
+        "dtype": Hyper(np.float32, "float32 trains twice as fast as float64 at the same perplexity", _float_dtype,
+                       flag=None),
+    }
+    learned = ("vocab_size_", "history_", "steps_", "best_epoch_", "stopped_early_", "out_of_time_",
+               "train_tokens_per_second_")
 
     def __repr__(self) -> str:
         size = "unfitted" if getattr(self, "net_", None) is None else f"V={self.vocab_size_}"
-        return f"LanguageModel(level={self.level!r}, cell={self.cell!r}, hidden_size={self.hidden_size}, {size})"
-
-    # -- checks -------------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        name = "LanguageModel"
-        if self.level not in ("char", "word"):
-            raise ValueError(f"{name}: level={self.level!r}; use 'char' or 'word'")
-        if self.cell not in CELLS:
-            raise ValueError(f"{name}: cell={self.cell!r}; use 'rnn', 'lstm' or 'gru'")
-        for what in ("embedding_dim", "hidden_size", "num_layers", "seq_len", "batch_size", "epochs",
-                     "eval_batch_size"):
-            check_positive_int(getattr(self, what), what, name)
-        for what in ("max_steps", "steps_per_epoch", "min_freq", "patience"):
-            if getattr(self, what) is not None:
-                check_positive_int(getattr(self, what), what, name + f" ({what}=None turns it off)")
-        if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float))
-                                                 and math.isfinite(self.max_minutes) and self.max_minutes > 0):
-            raise ValueError(f"{name}: max_minutes={self.max_minutes!r} must be a positive number of minutes, "
-                             "or None for no time limit")
-        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
-            raise ValueError(f"{name}: dropout={self.dropout!r} must be a probability in [0, 1), e.g. 0.2")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"{name}: lr={self.lr!r} must be a positive learning rate such as 2e-3")
-        if self.clip is not None and not (isinstance(self.clip, (int, float)) and self.clip > 0):
-            raise ValueError(f"{name}: clip={self.clip!r} must be a positive gradient-norm bound, or None for no clipping")
-        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
-            raise ValueError(f"{name}: lr_decay={self.lr_decay!r} must lie in (0, 1]; 1 keeps the rate constant")
-        resolve_dtype(self.dtype, name)
-
-    def _check_fitted(self) -> None:
-        if getattr(self, "net_", None) is None:
-            raise ValueError("this LanguageModel is not fitted yet; call fit(text) or LanguageModel.load(path) first")
+        return f"{super().__repr__()[:-1]}{', ' if super().__repr__()[-2] != '(' else ''}{size})"
 
     @staticmethod
     def _as_corpus(data) -> Corpus:
@@ -148,7 +128,7 @@ class LanguageModel:
         """Train on ``data`` (see the class docstring) with stateful truncated BPTT; validation
         loss, perplexity and bits per character after every epoch. ``resume=True`` continues the
         run saved in ``checkpoint_dir``. Returns self."""
-        self._check_params()
+        self.check_params()
         corpus = self._as_corpus(data)
         tok = make_tokenizer(self.level, self.min_freq).fit(corpus.train)
         train_ids = tok.encode(corpus.train)
@@ -160,8 +140,7 @@ class LanguageModel:
         per_epoch = self.steps_per_epoch or n
         epochs = self.epochs if self.max_steps is None else math.ceil(self.max_steps / per_epoch)
         self.tokenizer_, self.vocab_size_ = tok, tok.vocab_size
-        self.net_ = RecurrentLM(self.cell, tok.vocab_size, self.embedding_dim, self.hidden_size, self.num_layers,
-                                self.dropout, dtype=self.dtype, seed=self.seed)
+        self.net_ = self._build_network()
         val_ids, val_chars = tok.encode(corpus.validation), len(corpus.validation)
         loss_fn = CrossEntropyLoss()
         carried = {"state": None}  # the final hidden state of the last segment trained on
@@ -190,10 +169,7 @@ class LanguageModel:
             timing["validate"] += time.perf_counter() - t0
             return result
 
-        config = TrainConfig(epochs=epochs, optimizer=self.optimizer, lr=self.lr, clip_norm=self.clip,
-                             schedule=None if self.lr_decay == 1 else "exponential", gamma=self.lr_decay,
-                             patience=self.patience, shuffle=False, seed=self.seed, progress=self.progress,
-                             max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes)
+        config = self.train_config(epochs=epochs, shuffle=False)  # streams stay in order
         trainer = Trainer(self.net_, config, checkpoint_dir=self.checkpoint_dir, log=log,
                           extra_state=lambda: {"state": _state_to_json(carried["state"])},
                           load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
@@ -297,30 +273,53 @@ class LanguageModel:
             return tok.decode(ids)
         return prime + tok.decode(ids) if self.level == "char" else tok.decode(np.concatenate([prime_ids, ids]))
 
-    # -- persistence --------------------------------------------------------------------------------
-    _LEARNED = ("vocab_size_", "history_", "steps_", "best_epoch_", "stopped_early_", "out_of_time_",
-                "train_tokens_per_second_")
-
-    def save(self, path) -> None:
-        """Write the fitted model to directory ``path``: ``language_model.json`` (hyperparameters,
-        tokenizer, history) naming a ``.npz`` of the weights; atomic, no pickle."""
-        self._check_fitted()
-        params = {k: v for k, v in self.get_params().items() if k not in ("checkpoint_dir", "progress")}
-        params["dtype"] = np.dtype(self.dtype).name
-        meta = {"params": params, "tokenizer": self.tokenizer_.to_dict(),
-                "learned": {k: getattr(self, k, None) for k in self._LEARNED}}
-        save_checkpoint(path, "language_model", self.net_.state_dict(), meta)
-
     @classmethod
-    def load(cls, path) -> "LanguageModel":
-        """A model ``save``d to ``path``: same scores, same samples for the same seed."""
-        arrays, meta = load_checkpoint(path, "language_model")
-        self = cls(**meta["params"])
-        for k, v in meta["learned"].items():
-            setattr(self, k, v)
-        self.tokenizer_ = tokenizer_from_dict(meta["tokenizer"])
-        self.net_ = RecurrentLM(self.cell, self.tokenizer_.vocab_size, self.embedding_dim, self.hidden_size,
-                                self.num_layers, self.dropout, dtype=self.dtype, seed=self.seed)
-        self.net_.load_state_dict(arrays)
+    def contract_example(cls):
+        verse = ("Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"
+                 "Rough winds do shake the darling buds of May,\nAnd summer's lease hath all too short a date;\n") * 4
+        return dict(embedding_dim=4, hidden_size=8, num_layers=1, dropout=0.0, seq_len=8, batch_size=4,
+                    max_steps=6, steps_per_epoch=3, progress=False), verse
+
+    def contract_predictions(self, text):
+        return self.token_logprobs(text[:60])
+
+    # -- inspection (unrolled explain / gradflow) -----------------------------------------------------
+    def describe(self) -> str:
+        return super().describe().replace(self.noun, f"{self.level}-level {self.noun}")
+
+    def inside_span(self, labels) -> str:
+        return f"{len(labels)} tokens of text after a line break"
+
+    def inside_input(self, *, csv=None, text=None, start=None, end=None, rows=None):
+        """The recurrent layer's input for ``text`` after a line break (as the model scores every
+        text), through the model's own tokenizer and embedding; ``rows`` tokens (the text repeated
+        if shorter). Returns ``(x (T, 1, E), labels (T,) tokens, surprisal (T,) in bits, "bits")``."""
+        self._check_fitted()
+        if csv is not None or start is not None or end is not None:
+            raise ValueError("a language model reads --text, not --csv / --start / --end")
+        text = INSIDE_TEXT if text is None else text
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("--text must be some non-empty text, e.g. --text \"To be, or not to be\"")
+        tok = self.tokenizer_
+        ids = np.concatenate([tok.encode(CONTEXT), tok.encode(text)])  # (T,)
+        if rows is not None:
+            ids = np.resize(ids, rows)  # repeated if shorter
+        x = self.net_.encoder.params["weight"][ids][:, None, :]  # (T, 1, E): the embedding, as the model's forward
         self.net_.eval()
-        return self
+        logits, _ = self.net_.forward(ids[:, None])  # (T, 1, V)
+        logp = log_softmax(logits[:, 0].astype(np.float64))  # (T, V)
+        surprisal = np.full(len(ids), np.nan)
+        surprisal[1:] = -logp[np.arange(len(ids) - 1), ids[1:]] / np.log(2)  # bits for token t, given those before
+        labels = np.array([{"\n": "\\n", " ": "\u2423"}.get(s, s) for s in (tok.vocab_[i] for i in ids)])
+        return x, labels, surprisal, "bits"
+
+    # -- persistence (the base class saves parameters, learned state and the network) ---------------
+    def _build_network(self):
+        return RecurrentLM(self.cell, self.tokenizer_.vocab_size, self.embedding_dim, self.hidden_size,
+                           self.num_layers, self.dropout, dtype=self.dtype, seed=self.seed)
+
+    def _save_extra(self):
+        return {}, {"tokenizer": self.tokenizer_.to_dict()}
+
+    def _load_extra(self, arrays, meta):
+        self.tokenizer_ = tokenizer_from_dict(meta["tokenizer"])

@@ -33,13 +33,6 @@ class RecurrentLM(Module):
         self.rnn = CELLS[cell](embedding_dim, hidden_size, num_layers, dropout=dropout, dtype=dtype, seed=rngs[2])
         self.drop_out = Dropout(dropout, seed=rngs[3])  # before the decoder
         self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=rngs[4])
-        for prefix, part in (("encoder", self.encoder), ("rnn", self.rnn), ("decoder", self.decoder)):
-            for k, v in part.params.items():  # the same arrays: optimizer updates reach the parts
-                self.params[f"{prefix}.{k}"] = v
-                self.grads[f"{prefix}.{k}"] = part.grads[k]
-
-    def children(self):
-        return [self.encoder, self.drop_in, self.rnn, self.drop_out, self.decoder]
 
     def forward(self, ids, state=None):
         """ids (T, B) -> logits (T, B, V), final state (``h_n`` or ``(h_n, c_n)``)."""

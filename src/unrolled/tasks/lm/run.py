@@ -4,26 +4,13 @@ with it (``score_from_dir``). The subcommands in ``lm/cli.py`` are thin shells o
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import pathlib
 import time
 
 from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram
 from unrolled.tasks.lm.corpus import load_corpus, read_text
 from unrolled.tasks.lm.model import LanguageModel
-
-
-def _out_dir(out):
-    out = pathlib.Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory to write the results into")
-    try:  # before any training: a run must not fail at the end for want of a directory
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"cannot create the output directory {str(out)!r} ({e}); choose another --out") from None
-    return out
+from unrolled.tasks.rundir import RunDir, model_dir, plot_history
 
 
 def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=print, **params) -> dict:
@@ -37,10 +24,9 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
     """
     if resume and out is None:
         raise ValueError("--resume needs --out: the directory of the interrupted run")
-    out = None if out is None else _out_dir(out)
+    run = None if out is None else RunDir(out)  # before any training
     corpus = load_corpus(text)
-    lm = LanguageModel(**params, checkpoint_dir=None if out is None else out / "checkpoints")
-    lm._check_params()
+    lm = LanguageModel(**params, checkpoint_dir=None if run is None else run.checkpoints)
     unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
     echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
          f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "
@@ -58,7 +44,6 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
     test = lm.evaluate(corpus.test)
     metrics = {
         "source": corpus.source, "level": lm.level, "cell": lm.cell, "vocab_size": lm.vocab_size_,
-        "params": {k: v for k, v in lm.get_params().items() if k not in ("checkpoint_dir", "progress", "dtype")},
         "steps": lm.steps_, "epochs": len(lm.history_), "best_epoch": lm.best_epoch_, "seconds": seconds,
         "out_of_time": lm.out_of_time_,
         "train_tokens_per_second": lm.train_tokens_per_second_,
@@ -74,60 +59,24 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
         metrics["ngram"] = {k: row[k] for k in ("order", "vocab_size", "validation", "test")}
         echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
              f"{unit} {row['test']['bits_per_char']:.4f}")
-    if out is not None:
-        lm.save(out / "model")
-        _atomic_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    if run is not None:
+        lm.save(run.model)
+        run.write_metrics(metrics, lm, {"source": corpus.source, "characters": {
+            "train": len(corpus.train), "validation": len(corpus.validation), "test": len(corpus.test)}})
         baseline = None
         if metrics["ngram"] is not None:  # the n-gram's validation loss, in the same nats per token
             ng = metrics["ngram"]
             baseline = (f"Kneser-Ney {ng['order']}-gram", ng["validation"]["bits_per_token"] * math.log(2))
-        plot_history(lm.history_, out / "loss.png", best_epoch=lm.best_epoch_, baseline=baseline)
-        echo(f"wrote {out}/: metrics.json, loss.png, model/, checkpoints/")
+        run.write_figure("loss.png", plot_history(lm.history_, lm.best_epoch_, ylabel="cross-entropy (nats per token)",
+                                                  metric="val_perplexity", metric_label="validation perplexity",
+                                                  baseline=baseline))
+        echo(f"wrote {run.path}/: metrics.json, loss.png, model/, checkpoints/")
     return metrics
-
-
-def _atomic_text(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def plot_history(history: list[dict], path, best_epoch=None, baseline=None) -> None:
-    """Training and validation loss (nats per token) and validation perplexity per epoch, as a PNG;
-    ``baseline`` = (label, validation loss in nats per token) draws another model's level."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend to set
-
-    fig = Figure(figsize=(10, 4), dpi=110)
-    loss_ax, ppl_ax = fig.subplots(1, 2)
-    epochs = [r["epoch"] for r in history]
-    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
-    loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
-    ppl_ax.plot(epochs, [r["val_perplexity"] for r in history], marker="o", color="tab:green")
-    if baseline is not None:
-        label, loss = baseline
-        loss_ax.axhline(loss, color="tab:red", ls=":", label=f"{label} (validation)")
-        ppl_ax.axhline(math.exp(loss), color="tab:red", ls=":", label=f"{label} (validation)")
-        ppl_ax.legend()
-    for ax, ylabel in ((loss_ax, "cross-entropy (nats per token)"), (ppl_ax, "validation perplexity")):
-        if best_epoch:
-            ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best (epoch {best_epoch}), kept")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    loss_ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
 
 
 def load_model(model) -> LanguageModel:
     """A saved ``LanguageModel`` from a run's ``--out`` directory or its ``model/`` subdirectory."""
-    path = pathlib.Path(model)
-    if (path / "model" / "language_model.json").is_file():
-        path = path / "model"
-    if not (path / "language_model.json").is_file():
-        raise ValueError(f"no language model in {str(model)!r}; pass the --out directory of "
-                         "'unrolled lm train' (it holds model/language_model.json)")
-    return LanguageModel.load(path)
+    return LanguageModel.load(model_dir(model))
 
 
 def sample_from_dir(model, prime="", length=500, temperature=1.0, top_k=None, seed=None) -> str:

@@ -1,0 +1,311 @@
+"""The base of every task estimator (scikit-learn style), so that a task writes only its data and
+its network.
+
+A task declares its hyperparameters once, as a table of ``Hyper`` (default, a one-line reason, a
+check; ``unrolled.train.hyperparams``). From that table come::
+
+    __init__ / its signature      keyword arguments (``positional`` names may come first)
+    check_params()                every value checked, the message naming the fix (also in __init__)
+    get_params / set_params       so ``sklearn.base.clone`` works
+    __repr__                      the parameters that differ from their defaults
+    add_arguments(parser)         the command-line flags with their help (``--hidden-size`` ...)
+    train_config(**task)          the mapping onto the training engine's ``TrainConfig``
+    save(dir) / load(dir)         ``estimator.json`` (task, parameters, learned state) + arrays
+
+A subclass sets ``task`` (its registry name), ``hyperparams``, ``network_attr`` (the fitted
+network, e.g. ``"model_"``), ``learned`` (JSON-able fitted attributes to save), and implements
+``fit``, ``_build_network()`` (the untrained network from the parameters and learned state) and,
+for inspection, ``recurrent_layer()`` / ``inside_input(...)`` / ``describe()``. Learned state ends
+in ``_``; ``fit`` returns ``self``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import pathlib
+from typing import ClassVar
+
+import numpy as np
+
+from unrolled.nn.recurrent import GRU, LSTM, RNN
+LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}  # TEMP: nn.recurrent.LAYERS
+from unrolled.train.trainer import load_checkpoint, save_checkpoint  # TEMP: train.checkpoint
+from unrolled.train.trainer import TrainConfig  # TEMP: train.config
+from unrolled.train.hyperparams import Hyper, fraction, optional_flag, positive, whole
+
+ESTIMATOR_FILE = "estimator"  # <dir>/estimator.json names the arrays of every task's saved model
+
+
+def network_hyperparams(cell="lstm", hidden_size=32, num_layers=1, dropout=0.0, *, why_hidden="",
+                        why_dropout="") -> dict[str, Hyper]:
+    """The recurrent network's hyperparameters, the same names in every task."""
+    return {
+        "cell": Hyper(cell, "recurrent cell", choices=tuple(LAYERS)),
+        "hidden_size": Hyper(hidden_size, f"hidden units H per layer{why_hidden}", whole()),
+        "num_layers": Hyper(num_layers, "stacked recurrent layers", whole()),
+        "dropout": Hyper(dropout, f"dropout probability{why_dropout}", fraction(0, 1, example=0.2)),
+    }
+
+
+def training_hyperparams(*, epochs, batch_size, lr, clip_norm, patience, why_epochs="", why_batch="",
+                         why_lr="", why_clip="", why_patience="", optimizer="adam") -> dict[str, Hyper]:
+    """How the engine trains, the same names in every task (``TrainConfig``'s, where it has them)."""
+    return {
+        "epochs": Hyper(epochs, f"most passes over the training data{why_epochs}", whole()),
+        "batch_size": Hyper(batch_size, f"examples per optimizer step{why_batch}", whole()),
+        "optimizer": Hyper(optimizer, "the optimizer", choices=("sgd", "adam", "adamw")),
+        "lr": Hyper(lr, f"learning rate{why_lr}", positive()),
+        "lr_decay": Hyper(1.0, "multiply the learning rate by this after every epoch (1 keeps it constant)",
+                          fraction(0, 1, closed_low=False, closed_high=True, example=0.5)),
+        "weight_decay": Hyper(0.0, "L2 penalty on the weights (0 = off; seed 001's remedy for overfitting)",
+                              lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
+                              and math.isfinite(v) and v >= 0 else _fix("use a number >= 0")),
+        "clip_norm": Hyper(clip_norm, f"bound on the joint gradient norm, seed 004's remedy for exploding "
+                                      f"gradients{why_clip}", positive(none="for no clipping")),
+        "patience": Hyper(patience, f"epochs without a better validation loss before stopping{why_patience}",
+                          whole(none="for no early stopping")),
+        "max_minutes": Hyper(None, "wall-clock budget of fit, validation included (None: no limit)",
+                             positive(none="for no time limit"), type=float),
+        "seed": Hyper(0, "seeds weights, dropout and shuffling: the same seed gives the same model", whole(0)),
+        "progress": Hyper(None, "a progress bar with the running loss (None: only on a terminal)", optional_flag(),
+                          flag=None),
+        "checkpoint_dir": Hyper(None, "where the engine writes its best / last checkpoints (needed to resume)",
+                                flag=None),
+    }
+
+
+def _fix(message):
+    raise ValueError(message)
+
+
+RUN_ONLY = ("checkpoint_dir", "progress")  # how one run goes, not what the model is: never saved
+
+
+class TaskEstimator:
+    """See the module docstring."""
+
+    task: ClassVar[str] = ""
+    hyperparams: ClassVar[dict[str, Hyper]] = {}
+    positional: ClassVar[tuple[str, ...]] = ()
+    network_attr: ClassVar[str] = "model_"
+    learned: ClassVar[tuple[str, ...]] = ()
+    noun: ClassVar[str] = "model"  # what the task's model is called in titles ("forecaster", ...)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=cls.hyperparams[n].default)
+                  for n in cls.positional]
+        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=h.default)
+                   for n, h in cls.hyperparams.items() if n not in cls.positional]
+        cls.__signature__ = inspect.Signature(params)  # what help(), IDEs and scikit-learn see
+
+    def __init__(self, *args, **params):
+        name = type(self).__name__
+        if len(args) > len(self.positional):
+            raise TypeError(f"{name}() takes at most {len(self.positional)} positional arguments "
+                            f"({', '.join(self.positional) or 'none'}); pass the others by name")
+        for key, value in zip(self.positional, args):
+            if key in params:
+                raise TypeError(f"{name}() got {key!r} twice")
+            params[key] = value
+        unknown = sorted(set(params) - set(self.hyperparams))
+        if unknown:
+            raise TypeError(f"{name}() got unknown parameter(s) {unknown}; valid ones are {list(self.hyperparams)}")
+        for key, h in self.hyperparams.items():
+            setattr(self, key, params.get(key, h.default))
+        self.check_params()
+
+    # -- scikit-learn plumbing ----------------------------------------------------------------
+    def get_params(self, deep=True) -> dict:
+        return {k: getattr(self, k) for k in self.hyperparams}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self.hyperparams:
+                raise ValueError(f"{type(self).__name__}: unknown parameter {k!r}; valid ones are {list(self.hyperparams)}")
+            setattr(self, k, v)
+        self.check_params()
+        return self
+
+    def __repr__(self) -> str:
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, self.hyperparams[k].default)]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def check_params(self) -> None:
+        """Every hyperparameter against its declared check, then ``_check_together``; ValueError naming the fix."""
+        for key, h in self.hyperparams.items():
+            h.validate(type(self).__name__, key, getattr(self, key))
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Checks that involve several parameters (a subclass adds its own)."""
+        if getattr(self, "dropout", 0) > 0 and getattr(self, "num_layers", 2) == 1 and not self._dropout_outside_stack:
+            raise ValueError(f"{type(self).__name__}: dropout={self.dropout} acts between stacked layers, and "
+                             "num_layers=1 has none; set num_layers >= 2 or dropout=0")
+
+    _dropout_outside_stack: ClassVar[bool] = False  # True where dropout also acts outside the stack (the LM)
+
+    def _check_fitted(self) -> None:
+        if getattr(self, self.network_attr, None) is None:
+            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(...) or "
+                             f"{type(self).__name__}.load(path) first")
+
+    # -- the training engine ------------------------------------------------------------------
+    def train_config(self, **task) -> TrainConfig:
+        """The engine's configuration from the shared hyperparameters; ``task`` adds or overrides
+        (e.g. ``shuffle=False`` for streams)."""
+        config = dict(
+            epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+            weight_decay=self.weight_decay, clip_norm=self.clip_norm,
+            schedule=None if self.lr_decay == 1 else "exponential", gamma=self.lr_decay,
+            patience=self.patience, seed=self.seed, progress=self.progress,
+            max_seconds=None if self.max_minutes is None else 60.0 * self.max_minutes)
+        config.update(task)
+        return TrainConfig(**config)
+
+    def make_recurrent(self, input_size, **kw):
+        """The recurrent layer stack of ``cell`` / ``hidden_size`` / ``num_layers`` / ``dropout``."""
+        return LAYERS[self.cell](input_size, self.hidden_size, self.num_layers, dropout=self.dropout, **kw)
+
+    # -- command line ---------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser, exclude=()) -> None:
+        """One flag per hyperparameter (``--hidden-size``), its help the declared reason."""
+        for key, h in cls.hyperparams.items():
+            if h.flag is None or key in exclude:
+                continue
+            flag = h.flag or "--" + key.replace("_", "-")
+            kind = h.type or getattr(h.check, "type", None) or type(h.default)
+            metavar = {int: "N", float: "X"}.get(kind, "TEXT")
+            if getattr(h.check, "none", None):
+                kind = _or_none(kind)
+            default_text = "none" if h.default is None else h.default
+            if kind is bool:
+                parser.add_argument(flag, dest=key, default=h.default, action=_BooleanFlag,
+                                    help=f"{h.why} (default {default_text})")
+            else:
+                parser.add_argument(flag, dest=key, default=h.default, type=kind, choices=h.choices,
+                                    metavar=None if h.choices else metavar,
+                                    help=f"{h.why} (default {default_text})")
+
+    @classmethod
+    def params_from_args(cls, args) -> dict:
+        """The hyperparameters set by ``add_arguments``'s flags, as keyword arguments."""
+        return {k: getattr(args, k) for k, h in cls.hyperparams.items() if h.flag is not None and hasattr(args, k)}
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path) -> pathlib.Path:
+        """Write the fitted estimator to directory ``path``: ``estimator.json`` (task, parameters,
+        learned state) naming a ``.npz`` of the network's weights and the task's own arrays;
+        atomic, no pickle. ``unrolled.load(path)`` or ``<Class>.load(path)`` reads it back."""
+        self._check_fitted()
+        params = {k: v for k, v in self.get_params().items() if k not in RUN_ONLY}
+        arrays = {f"model/{k}": v for k, v in getattr(self, self.network_attr).state_dict().items()}
+        extra_arrays, extra_meta = self._save_extra()
+        arrays.update(extra_arrays)
+        meta = {"task": self.task, "params": params, "learned": {k: getattr(self, k, None) for k in self.learned},
+                **extra_meta}
+        return save_checkpoint(path, ESTIMATOR_FILE, arrays, jsonable(meta))
+
+    @classmethod
+    def load(cls, path):
+        """An estimator ``save``d to ``path``: it predicts exactly as the saved one did."""
+        arrays, meta = load_checkpoint(path, ESTIMATOR_FILE)
+        if meta.get("task") != cls.task:
+            raise ValueError(f"{path} holds a {meta.get('task')!r} model, not a {cls.task!r} one; open it with "
+                             "unrolled.load(path), which picks the task")
+        self = cls(**meta["params"])
+        for k, v in meta["learned"].items():
+            if k in cls.learned:
+                setattr(self, k, v)
+        self._load_extra(arrays, meta)
+        net = self._build_network()
+        net.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+        net.eval()
+        setattr(self, self.network_attr, net)
+        return self
+
+    def _save_extra(self) -> tuple[dict, dict]:
+        """(arrays, JSON metadata) a task saves beside its network and learned state."""
+        return {}, {}
+
+    def _load_extra(self, arrays: dict, meta: dict) -> None:
+        """Restore what ``_save_extra`` wrote (before the network is rebuilt)."""
+
+    def _build_network(self):
+        raise NotImplementedError(f"{type(self).__name__} must define _build_network()")
+
+    # -- the contract every task passes (tests/tasks/test_contract.py) ---------------------------
+    @classmethod
+    def contract_example(cls) -> tuple[dict, object]:
+        """``(params, data)``: the smallest honest run of this task, a second or two of training:
+        ``cls(**params).fit(data)``. The contract suite fits it to check seeding, save / load and
+        cloning, so a new task gets those tests by registering."""
+        raise NotImplementedError(f"{cls.__name__} defines no contract_example()")
+
+    def contract_predictions(self, data) -> np.ndarray:
+        """Numbers that identify the fitted model's behaviour on ``data`` (its predictions)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no contract_predictions()")
+
+    # -- inspection (unrolled explain / gradflow) -------------------------------------------------
+    def recurrent_layer(self):
+        """The fitted network's recurrent layer stack, for recording and gradient flow."""
+        self._check_fitted()
+        return getattr(self, self.network_attr).rnn
+
+    def describe(self) -> str:
+        """One line: the recurrent stack and what the task made of it."""
+        layer = self.recurrent_layer()
+        return f"{type(layer).__name__} {layer.num_layers}x{layer.hidden_size} {self.noun}"
+
+    def inside_input(self, *, csv=None, text=None, start=None, end=None, rows=None):
+        """``(x (T, 1, D), labels (T,), series (T,), series_label)``: an input for the recurrent
+        layer as the task's own network would feed it, a label per step, and a line to draw above
+        the heatmaps. Each task reads its own kind of input (a date range, a text)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no input for unrolled explain / gradflow")
+
+    def inside_span(self, labels) -> str:
+        """What ``inside_input``'s steps are, for a report line (e.g. "60 steps")."""
+        return f"{len(labels)} steps"
+
+
+def _or_none(kind):
+    """A flag type that also reads ``none`` (the Python None of an optional hyperparameter)."""
+
+    def convert(text):
+        return None if text.strip().lower() == "none" else kind(text)
+
+    convert.__name__ = getattr(kind, "__name__", "value")  # argparse names it in its messages
+    return convert
+
+
+class _BooleanFlag:
+    """``--name`` / ``--no-name`` (argparse's BooleanOptionalAction, named here for one import)."""
+
+    def __new__(cls, *args, **kw):
+        import argparse
+
+        return argparse.BooleanOptionalAction(*args, **kw)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+def jsonable(obj):
+    """NumPy scalars and dtypes, tuples, paths -> plain JSON values."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
+        return np.dtype(obj).name
+    if isinstance(obj, pathlib.PurePath):
+        return str(obj)
+    return obj
