@@ -24,11 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import unrolled
+from unrolled.nn.recurrent import LAYERS, cell_named
 
 SHAPES = [(32, 100, 64, 128), (64, 100, 256, 256), (128, 35, 650, 650), (1, 1000, 8, 32), (256, 50, 32, 64)]
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-OURS = {"lstm": unrolled.LSTM, "gru": unrolled.GRU, "rnn": unrolled.RNN}
 THEIRS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 
 
@@ -49,12 +47,12 @@ def _timed(fn) -> float:
 
 def flops(cell, mode, B, T, D, H) -> float:
     """Matrix-product FLOPs of one call: the forward's GEMMs; training adds dx, dh and dW (x3)."""
-    fwd = 2.0 * T * B * GATES[cell] * H * (D + H)
+    fwd = 2.0 * T * B * cell_named(cell).G * H * (D + H)
     return fwd if mode == "infer" else 3 * fwd
 
 
 def make_pair(cell, mode, B, T, D, H):
-    ours = OURS[cell](D, H, seed=0)
+    ours = LAYERS[cell](D, H, seed=0)
     theirs = THEIRS[cell](D, H)
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ Reports training tokens per second of both (validation excluded) and the validat
 ``bench/results/lm_reference.{json,md}``::
 
     python bench/lm_torch_reference.py                       # ~1-2 minutes on 2 cores
-    python bench/lm_torch_reference.py --steps 2000 --eval-every 200 --hidden 512
+    python bench/lm_torch_reference.py --steps 2000 --eval-every 200 --hidden-size 512
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from unrolled.nn.recurrent import LAYERS
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
 from unrolled.tasks.lm.corpus import Corpus, shakespeare
@@ -69,7 +70,7 @@ def train_torch(args, corpus, init_state, V) -> dict:
     tok = make_tokenizer("char").fit(corpus.train)
     segs = list(segments(batchify(tok.encode(corpus.train), args.batch_size), args.seq_len))
     val_ids = tok.encode(corpus.validation)
-    model = TorchLM(args.cell, V, args.embedding_dim, args.hidden, args.layers)
+    model = TorchLM(args.cell, V, args.embedding_dim, args.hidden_size, args.num_layers)
     model.load_state_dict({k: torch.tensor(v) for k, v in init_state.items()})
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     curve, seconds, state, window = [], 0.0, None, []
@@ -85,7 +86,7 @@ def train_torch(args, corpus, init_state, V) -> dict:
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
         opt.step()
         seconds += time.perf_counter() - t0
         window.append(loss.item())
@@ -98,9 +99,9 @@ def train_torch(args, corpus, init_state, V) -> dict:
 
 
 def train_unrolled(args, corpus) -> dict:
-    lm = LanguageModel("char", args.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden,
-                       num_layers=args.layers, dropout=0.0, seq_len=args.seq_len, batch_size=args.batch_size,
-                       lr=args.lr, clip=args.clip, max_steps=args.steps, steps_per_epoch=args.eval_every,
+    lm = LanguageModel("char", args.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
+                       num_layers=args.num_layers, dropout=0.0, seq_len=args.seq_len, batch_size=args.batch_size,
+                       lr=args.lr, clip_norm=args.clip_norm, max_steps=args.steps, steps_per_epoch=args.eval_every,
                        patience=None, eval_batch_size=args.eval_batch_size, seed=args.seed, progress=False)
     lm.fit(corpus)
     steps = np.minimum(np.arange(1, len(lm.history_) + 1) * args.eval_every, args.steps)
@@ -129,16 +130,16 @@ def markdown(result) -> str:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm", help="recurrent cell (default lstm)")
+    p.add_argument("--cell", choices=tuple(LAYERS), default="lstm", help="recurrent cell (default lstm)")
     p.add_argument("--steps", type=int, default=150, help="training steps (segments) for each library (default 150)")
     p.add_argument("--eval-every", type=int, default=25, help="validate every this many steps (default 25)")
-    p.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
-    p.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
+    p.add_argument("--hidden-size", type=int, default=128, help="hidden units per layer (default 128)")
+    p.add_argument("--num-layers", type=int, default=2, help="stacked layers (default 2)")
     p.add_argument("--embedding-dim", type=int, default=64, help="embedding size (default 64)")
     p.add_argument("--seq-len", type=int, default=100, help="T, steps per segment (default 100)")
     p.add_argument("--batch-size", type=int, default=32, help="B, parallel streams (default 32)")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
-    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm bound (default 5)")
+    p.add_argument("--clip-norm", type=float, default=5.0, help="gradient-norm bound (default 5)")
     p.add_argument("--val-chars", type=int, default=20_000,
                    help="validation characters evaluated (default 20,000; the split has 464,784)")
     p.add_argument("--eval-batch-size", type=int, default=16, help="validation streams (default 16)")
@@ -149,7 +150,7 @@ def main(argv=None) -> dict:
     full = shakespeare()
     corpus = Corpus(full.train, full.validation[:args.val_chars], full.test, source="shakespeare")
     V = make_tokenizer("char").fit(corpus.train).vocab_size
-    init = RecurrentLM(args.cell, V, args.embedding_dim, args.hidden, args.layers, 0.0, seed=args.seed).state_dict()
+    init = RecurrentLM(args.cell, V, args.embedding_dim, args.hidden_size, args.num_layers, 0.0, seed=args.seed).state_dict()
     t0 = time.perf_counter()
     ours = train_unrolled(args, corpus)  # builds the same RecurrentLM from the same seed
     theirs = train_torch(args, corpus, init, V)

@@ -1,20 +1,14 @@
 import numpy as np
 import pytest
 
-import unrolled
-
-LAYERS = {
-    "rnn_tanh": lambda *a, **k: unrolled.RNN(*a, nonlinearity="tanh", **k),
-    "rnn_relu": lambda *a, **k: unrolled.RNN(*a, nonlinearity="relu", **k),
-    "lstm": unrolled.LSTM,
-    "gru": unrolled.GRU,
-}
+from unrolled.nn import recurrent
 
 
 def make_layer(mode, D, H, **kw):
+    """A float64 layer, seed 0 unless told, on cell ``mode`` (``"rnn_relu"``, ``"lstm"``, ...)."""
     kw.setdefault("dtype", np.float64)
     kw.setdefault("seed", 0)
-    return LAYERS[mode](D, H, **kw)
+    return recurrent.make_layer(mode, D, H, **kw)
 
 
 def random_state(m, B, rng):

@@ -1,5 +1,5 @@
-"""``unrolled demo``: the seed's worked LSTM step, a gradient check, and the three cells trained
-on a small memory task.
+"""``unrolled demo``: the seed's worked LSTM step, a gradient check, and every cell of ``LAYERS``
+(RNN, LSTM, GRU) trained on a small memory task.
 
 The delay task: a stream of random bits, and at every step the target is the bit seen
 ``delay`` steps earlier. Remembering it means carrying information across ``delay`` steps: the
@@ -12,21 +12,23 @@ import time
 
 import numpy as np
 
-from unrolled.nn.cells import lstm
+from unrolled.nn.cells import CELLS
 from unrolled.train.gradcheck import gradcheck
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.train.optim import Adam, clip_grad_norm_
 from unrolled.nn.layers import Linear, Sequential
-from unrolled.nn.recurrent import GRU, LSTM, RNN
+from unrolled.nn.recurrent import LAYERS, LSTM
 
 
 def seed003_step() -> dict:
     """Seed 003's numeric example: weights 1, one bias 1, x = 0.5, h = 0.1, c = 0.2."""
     one = np.ones((4, 1))
+    lstm = CELLS["lstm"]
     (h, c), cache = lstm.forward(np.array([[0.5]]), np.array([[0.1]]), np.array([[0.2]]),
                                  one, one, np.ones(4), np.zeros(4))
-    _, _, _, i, f, g, o, _, _, _ = cache
-    return {"f": f.item(), "i": i.item(), "C~ (g)": g.item(), "c": c.item(), "o": o.item(), "h": h.item()}
+    v = lstm.step_values(cache)
+    return {"f": v["f"].item(), "i": v["i"].item(), "C~ (g)": v["g"].item(), "c": c.item(), "o": v["o"].item(),
+            "h": h.item()}
 
 
 def delay_batch(rng, B, T, delay):
@@ -43,7 +45,7 @@ def train_delay(cell: str, delay=6, T=24, B=32, H=24, steps=300, lr=1e-2, seed=0
         raise ValueError(f"delay={delay!r} must be a whole number of steps in [1, {T - 1}]")
     if steps < 1:
         raise ValueError(f"steps={steps!r} must be at least 1")
-    layer = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[cell](1, H, seed=seed)
+    layer = LAYERS[cell](1, H, seed=seed)
     model = Sequential(("rnn", layer), ("out", Linear(H, 2, seed=seed + 1)))
     opt = Adam(model, lr=lr)
     loss_fn = CrossEntropyLoss()
@@ -88,7 +90,7 @@ def run_demo(delay=6, steps=300, seed=0, out=print) -> dict:
     out(f"2. BPTT vs central finite differences, 2-layer bidirectional LSTM: max relative error {err:.1e}")
     out(f"3. Delay task: output the bit seen {delay} steps earlier ({steps} Adam steps, seed {seed}):")
     results = {}
-    for cell in ("rnn", "gru", "lstm"):
+    for cell in LAYERS:
         acc, loss, sec = train_delay(cell, delay=delay, steps=steps, seed=seed)
         results[cell] = acc
         out(f"   {cell:<4}  accuracy {acc:6.1%}   final loss {loss:.3f}   {sec:5.1f} s")

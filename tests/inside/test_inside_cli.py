@@ -6,7 +6,7 @@ import pytest
 from unrolled import data
 from unrolled.cli import main
 from unrolled.tasks.forecast import Forecaster
-from unrolled.inside.models import load_model, model_input
+import unrolled
 from unrolled.tasks.lm import LanguageModel
 from unrolled.tasks.lm.corpus import shakespeare
 
@@ -56,9 +56,9 @@ def test_explain_forecast_model_writes_heatmaps(forecast_dir, tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "1999-06-01" in capsys.readouterr().out
     assert (out / "gates_l0.png").stat().st_size > 0 and (out / "gates_l1.png").stat().st_size > 0
-    loaded = load_model(forecast_dir)
-    x = model_input(loaded, start="1999-06-01", end="1999-08-31")[0]
-    y, _ = loaded.layer.forward(x)  # the model's own fast path
+    est = unrolled.load(forecast_dir)
+    x = est.inside_input(start="1999-06-01", end="1999-08-31")[0]
+    y, _ = est.recurrent_layer().forward(x)  # the model's own fast path
     with np.load(out / "gates.npz") as z:
         np.testing.assert_allclose(z["l1/h"], y, atol=1e-6)
         assert z["l0/f"].shape == (len(x), 1, 4) and str(z["labels"][0]) == "1999-06-01"

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 from conftest import as_list, make_layer, random_state
 
-from unrolled.inside import GATES, flatten, record
-from unrolled.inside.record import kind
+from unrolled.inside import flatten, record
+from unrolled.nn.cells import CELLS
 
 
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
@@ -29,7 +28,7 @@ def test_record_equals_fast_path(mode, options, rng):
         h = rec[f"l{last}{suffix}"]["h"]
         if not m.residual or last == 0:
             np.testing.assert_allclose(h, y_tm[:, :, d * H:(d + 1) * H], atol=1e-6)
-        assert set(GATES[kind(m)]) <= set(rec[f"l{last}{suffix}"])
+        assert set(m.cell.gates) <= set(rec[f"l{last}{suffix}"])
 
 
 def test_record_changes_nothing(rng):
@@ -60,6 +59,30 @@ def test_record_changes_nothing(rng):
     np.testing.assert_array_equal(before, m.forward(x)[0])
 
 
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_every_cell_names_what_it_records(name, rng):
+    """A recording holds every name the cell gives a trace row, a label or a heatmap panel."""
+    m = make_layer(name, 2, 3)
+    part = record(m, rng.standard_normal((3, 2, 2)))["l0"]
+    cell = m.cell
+    assert set(cell.gates) | set(cell.panels) | set(cell.labels) <= set(part)
+    assert {"h", "h_prev"} <= set(part) and ("c_prev" in part) == cell.has_cell_state
+
+
+def test_record_leaves_the_fast_path_as_it_was(rng):
+    """Recording runs the reference loop without switching the layer's schedule or touching its
+    work buffers."""
+    m = make_layer("gru", 3, 4, num_layers=2, dtype=np.float32)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    m.forward(x)
+    def buffers():
+        return [{slot: id(raw) for slot, raw in w._raw.items()} for w in m._work]
+
+    before = buffers()
+    record(m, x)
+    assert m.schedule == "fast" and buffers() == before
+
+
 def test_record_lengths_marks_missing_steps(rng):
     m = make_layer("gru", 3, 4, bidirectional=True)
     x = rng.standard_normal((5, 3, 3))
@@ -74,6 +97,7 @@ def test_record_lengths_marks_missing_steps(rng):
 
 def test_gate_values_match_torch_lstm_cell(rng):
     """The recorded gates of one LSTM step equal torch's own gate arithmetic (float64)."""
+    torch = pytest.importorskip("torch")
     m = make_layer("lstm", 3, 4)
     x = rng.standard_normal((1, 2, 3))
     h0, c0 = random_state(m, 2, rng)

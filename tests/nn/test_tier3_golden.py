@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import unrolled
-from unrolled.nn.cells import lstm
+from unrolled.nn.cells import CELLS
 from unrolled.inside.trace import seed002_walkthrough  # the seed's prose, scalar by scalar
 
 
@@ -14,6 +14,7 @@ def test_seed003_worked_step():
     """Seed 003, sec. 4: all weights 1, one bias of 1, x = 0.5, h = 0.1, c = 0.2."""
     one = np.ones((4, 1))
     x, h_prev, c_prev = np.array([[0.5]]), np.array([[0.1]]), np.array([[0.2]])
+    lstm = CELLS["lstm"]
     (h, c), cache = lstm.forward(x, h_prev, c_prev, one, one, b_ih=np.ones(4), b_hh=np.zeros(4))
     _, _, _, i, f, g, o, _, _, _ = cache
     # the seed's table, to the three digits it prints (it truncates: 0.9332 -> 0.932)

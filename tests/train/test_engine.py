@@ -194,10 +194,8 @@ def test_language_model_style_use_in_order_with_carried_state_and_extra_metrics(
     assert carried["h"] == 5
 
 
-def test_max_seconds_cuts_the_epoch_and_stops_within_the_budget(monkeypatch):
-    """A fake clock: each training step takes 1 s and validation 3 s. With a 20 s budget the
-    first and second epochs (5 steps each) and their validations end at 8 s and 16 s; the third
-    must stop after the one step that still leaves 3 s to validate, and no fourth starts."""
+def timed_task(monkeypatch):
+    """``toy_task`` on a fake clock: each training step takes 1 s, each validation 3 s."""
     import unrolled.train.trainer as engine
 
     clock = {"now": 0.0}
@@ -212,6 +210,14 @@ def test_max_seconds_cuts_the_epoch_and_stops_within_the_budget(monkeypatch):
         clock["now"] += 3.0
         return validate()
 
+    return model, timed_step, timed_validate, clock
+
+
+def test_max_seconds_cuts_the_epoch_and_stops_within_the_budget(monkeypatch):
+    """A fake clock: each training step takes 1 s and validation 3 s. With a 20 s budget the
+    first and second epochs (5 steps each) and their validations end at 8 s and 16 s; the third
+    must stop after the one step that still leaves 3 s to validate, and no fourth starts."""
+    model, timed_step, timed_validate, clock = timed_task(monkeypatch)
     trainer = Trainer(model, TrainConfig(**{**CONFIG, "epochs": 10, "max_seconds": 20}))
     history = trainer.fit(index_batches(N, 8), timed_step, timed_validate)
     assert trainer.out_of_time and len(history) == 3
@@ -219,3 +225,12 @@ def test_max_seconds_cuts_the_epoch_and_stops_within_the_budget(monkeypatch):
     assert clock["now"] == 20
     with pytest.raises(ValueError, match="max_seconds"):
         TrainConfig(max_seconds=0)
+
+
+def test_a_budget_spent_at_an_epoch_boundary_ends_the_run_cleanly(monkeypatch):
+    """Two epochs of 5 one-second steps and 3 s of validation take 16 s: with a 16 s budget no
+    step of a third epoch fits, and the run ends there (it used to fail for want of a first step)."""
+    model, timed_step, timed_validate, clock = timed_task(monkeypatch)
+    trainer = Trainer(model, TrainConfig(**{**CONFIG, "epochs": 10, "max_seconds": 16}))
+    history = trainer.fit(index_batches(N, 8), timed_step, timed_validate)
+    assert trainer.out_of_time and [row["steps"] for row in history] == [5, 10] and clock["now"] == 16

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from unrolled.fast import threads
-from unrolled.fast.kernels import KERNELS, _blas, loops, packed
+from unrolled.fast.kernels import _blas, loops, packed
 from unrolled.fast.workspace import Workspace
 from unrolled.nn.loop import by_time
 
@@ -61,7 +61,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None):
 
 
 def _forward_fast(cell, x, params, h0, c0, mask, reverse, keep, wide, work):
-    code, flag = KERNELS[cell.name]
+    code, flag = cell.kernel
     W_ih, W_hh, b_ih, b_hh = params
     T, B, D = x.shape
     H, GH = h0.shape[1], W_hh.shape[0]
@@ -108,7 +108,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work=None):
 
 
 def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
-    code, flag = KERNELS[cell.name]
+    code, flag = cell.kernel
     x, hs, cs, cache, masks, reverse, how, wide = saved
     W_ih, W_hh, b_ih, _ = params
     T, B, D = x.shape

@@ -1,7 +1,9 @@
 """Inside the model: gate-by-gate traces and gradient flow across time.
 
 * :mod:`~unrolled.inside.record` -- ``record(layer, x)``: every gate's pre-activation and
-  activation, the candidate, ``c`` and ``h`` of every layer and direction at every step;
+  activation, the candidate, ``c`` and ``h`` of every layer and direction at every step (what
+  a cell records, and the names a trace or a heatmap gives it, are the cell's own:
+  ``layer.cell.gates``, ``.labels``, ``.panels``);
 * :mod:`~unrolled.inside.trace` -- seed 003's worked step, seed 002's scalar walk-through and
   the user's own numbers as tables (``unrolled explain``);
 * :mod:`~unrolled.inside.models` -- a trained forecast model and an input for it (a date range);
@@ -11,6 +13,6 @@
 * :mod:`~unrolled.inside.plots` -- gate heatmaps and gradient-flow figures.
 """
 
-from unrolled.inside.record import GATES, PANELS, flatten, record
+from unrolled.inside.record import flatten, record
 
-__all__ = ["GATES", "PANELS", "flatten", "record"]
+__all__ = ["flatten", "record"]

@@ -63,10 +63,12 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _cells(text: str) -> tuple[str, ...]:
+    from unrolled.nn.recurrent import LAYERS
+
     cells = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in cells if c not in ("rnn", "lstm", "gru")]
+    bad = [c for c in cells if c not in LAYERS]
     if bad or not cells:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a comma-separated choice of rnn, lstm, gru")
+        raise argparse.ArgumentTypeError(f"{text!r}: use a comma-separated choice of {', '.join(LAYERS)}")
     return cells
 
 

@@ -27,11 +27,8 @@ import time
 
 import numpy as np
 
-from unrolled.nn.activations import ACTIVATIONS
-from unrolled.nn.recurrent import GRU, LSTM, RNN
-from unrolled.inside.record import kind, run_direction
-
-MAKERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+from unrolled.nn import loop
+from unrolled.nn.recurrent import LAYERS
 
 
 def jacobian_products(layer, x, state=None) -> dict:
@@ -53,22 +50,19 @@ def jacobian_products(layer, x, state=None) -> dict:
     h0 = np.zeros(H) if h0 is None else np.asarray(h0, dtype=np.float64).reshape(H)
     c0 = np.zeros(H) if c0 is None else np.asarray(c0, dtype=np.float64).reshape(H)
     # H copies of the sequence: copy i carries the unit vector e_i backwards.
-    xs = np.repeat(x, H, axis=1)  # (T, H, D)
-    values, _, _, _, caches = run_direction(
-        layer.cell, xs, params, np.tile(h0, (H, 1)),
-        np.tile(c0, (H, 1)) if layer.cell.has_cell_state else None, keep_caches=True)
-    dh = np.eye(H)  # (H, H): row i is d h_T[i] / d h_T
-    dc = np.zeros((H, H))
-    dhs, dcs = [dh], [dc]
-    for cache in reversed(caches):  # back through steps T, T-1, ..., 1
-        if layer.cell.has_cell_state:
-            _, dh, dc, _ = layer.cell.backward(dh, dc, cache)
-            dcs.append(dc)
-        else:
-            _, dh, _ = layer.cell.backward(dh, cache)
+    cell, xs = layer.cell, np.repeat(x, H, axis=1)  # (T, H, D)
+    c0s = np.tile(c0, (H, 1)) if cell.has_cell_state else None
+    h, _, _, cache = loop.forward(cell, xs, params, np.tile(h0, (H, 1)), c0s, None, False, keep=True)
+    dhs, dcs = [np.eye(H)], [np.zeros((H, H))]  # lag 0: row i is d h_T[i] / d h_T
+
+    def step_back(t, dh, dc):  # back through step t: the rows of d h_T / d h_{t-1} (and d c_{t-1})
         dhs.append(dh)
+        dcs.append(dc)
+
+    loop.backward(cell, np.zeros_like(h), dhs[0], dcs[0] if cell.has_cell_state else None, cache, params,
+                  (None,) * 4, observe=step_back)  # no dy: only h_T's unit vectors flow back
     return {"lag": np.arange(T + 1), "dh": np.array(dhs),
-            "dc": np.array(dcs) if layer.cell.has_cell_state else None, "h": values["h"][:, 0, :]}
+            "dc": np.array(dcs) if cell.has_cell_state else None, "h": h[:, 0, :]}
 
 
 def spectral_norms(mats: np.ndarray) -> np.ndarray:
@@ -81,8 +75,7 @@ def rnn_bound(layer, h: np.ndarray, lags: np.ndarray) -> dict:
     ``(gamma * rho)^lag`` (and the global ``rho^lag``, gamma = 1)."""
     W_hh = layer.params["weight_hh_l0"].astype(np.float64)
     rho = float(np.linalg.norm(W_hh, 2))
-    _, dphi = ACTIVATIONS[layer.nonlinearity]
-    gamma = float(np.max(dphi(h)))  # the largest |phi'(a_j)| over the run, from the outputs
+    gamma = float(np.max(layer.cell.dphi(h)))  # the largest |phi'(a_j)| over the run, from the outputs
     lags = np.asarray(lags, dtype=np.float64)
     return {"rho": rho, "gamma": gamma, "bound": (gamma * rho) ** lags, "global_bound": rho ** lags}
 
@@ -109,27 +102,27 @@ def flow_curves(layer, x, label=None, scales=(1.0,)) -> list[dict]:
     for s in scales:
         m = layer if s == 1 else scaled(layer, s)
         jp = jacobian_products(m, x)
-        curve = {"cell": label or kind(layer), "scale": float(s), "lag": jp["lag"],
+        curve = {"cell": label or layer.cell.family, "scale": float(s), "lag": jp["lag"],
                  "norm": spectral_norms(jp["dh"]),
                  "norm_c": None if jp["dc"] is None else spectral_norms(jp["dc"]),
                  "bound": None, "gamma": None, "rho": None}
-        if kind(layer) == "rnn":
+        if layer.cell.family == "rnn":  # eq. 20 is the Elman RNN's
             b = rnn_bound(m, jp["h"], jp["lag"])
             curve.update(bound=b["bound"], gamma=b["gamma"], rho=b["rho"])
         curves.append(curve)
     return curves
 
 
-def random_init_curves(cells=("rnn", "lstm", "gru"), hidden_size=32, input_size=4, lags=60,
+def random_init_curves(cells=None, hidden_size=32, input_size=4, lags=60,
                        scales=(0.5, 1.0, 2.0), seed=0) -> list[dict]:
-    """``flow_curves`` for each cell at PyTorch's default initialisation (``U(-1/sqrt(H),
-    1/sqrt(H))``, seeded), on one standard normal input of ``lags`` steps."""
+    """``flow_curves`` for each of ``cells`` (default: every name in ``LAYERS``) at PyTorch's default
+    initialisation (``U(-1/sqrt(H), 1/sqrt(H))``, seeded), on one standard normal input of ``lags`` steps."""
     x = random_input(lags, input_size, seed)
     curves = []
-    for cell in cells:
-        if cell not in MAKERS:
-            raise ValueError(f"unknown cell {cell!r}; use rnn, lstm or gru (comma-separated)")
-        layer = MAKERS[cell](input_size, hidden_size, dtype=np.float64, seed=seed)
+    for cell in cells or tuple(LAYERS):
+        if cell not in LAYERS:
+            raise ValueError(f"unknown cell {cell!r}; use {', '.join(LAYERS)} (comma-separated)")
+        layer = LAYERS[cell](input_size, hidden_size, dtype=np.float64, seed=seed)
         curves += flow_curves(layer, x, cell, scales)
     return curves
 
@@ -166,19 +159,19 @@ def sp500_windows(lookback=30):
     return ft.windows(X, origins, lookback), y, int(np.searchsorted(origins, cut - 1))
 
 
-def _grad_norm(model) -> float:
-    """The joint L2 norm of every gradient of ``model`` (what ``clip_grad_norm_`` measures)."""
-    return float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in model.grads.values())))
-
-
 def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_size=64, lr=2e-3,
                  seed=0, clip=True) -> dict:
     """Train ``unrolled forecast``'s model (``cell``, H=32, 30-day windows, Adam 2e-3, as its
     defaults) for ``steps`` mini-batches on the S&P 500's training years; clip the joint gradient
-    norm to ``clip_norm`` (if ``clip``). Returns per step: ``loss``, ``norm_before``, ``norm_after``."""
+    norm to ``clip_norm`` (if ``clip``). Returns per step: ``loss``, ``norm_before``, ``norm_after``.
+
+    The run is the training engine's: one epoch of ``steps`` batches drawn with replacement, no
+    validation, and a ``GradNormProbe`` hook that reads the norm after the backward pass and
+    again after clipping."""
     from unrolled.tasks.forecast.network import ManyToOne
     from unrolled.nn.losses import MSELoss
-    from unrolled.train.optim import Adam, clip_grad_norm_
+    from unrolled.train.hooks import GradNormProbe
+    from unrolled.train.trainer import TrainConfig, Trainer
 
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps={steps!r} is invalid; use a whole number of training steps >= 1")
@@ -186,21 +179,24 @@ def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_si
         raise ValueError(f"clip_norm={clip_norm!r} is invalid; use a positive threshold such as 1.0")
     X, Y, n_train = sp500_windows()
     model = ManyToOne(cell, X.shape[2], hidden_size, 1, seed=seed)
-    opt, loss_fn = Adam(model, lr=lr), MSELoss()
+    loss_fn = MSELoss()
     rng = np.random.default_rng(seed)
-    out = {k: np.empty(steps) for k in ("loss", "norm_before", "norm_after")}
-    t0 = time.perf_counter()
-    for s in range(steps):
-        idx = rng.integers(0, n_train, size=batch_size)  # (B,)
+
+    def batches(_rng):  # the whole run is one pass: `steps` index arrays, drawn as they are needed
+        return (rng.integers(0, n_train, size=batch_size) for _ in range(steps))  # (B,) each
+
+    def step(idx):
         pred = model.forward(X[:, idx].astype(np.float32))  # (B, 1)
-        out["loss"][s] = loss_fn.forward(pred, Y[idx].astype(np.float32))
-        model.zero_grad()
+        loss = loss_fn.forward(pred, Y[idx].astype(np.float32))
         model.backward(loss_fn.backward())
-        out["norm_before"][s] = _grad_norm(model)
-        if clip:
-            clip_grad_norm_(model, clip_norm)
-        out["norm_after"][s] = _grad_norm(model)
-        opt.step()
+        return loss
+
+    probe = GradNormProbe()
+    config = TrainConfig(epochs=1, optimizer="adam", lr=lr, clip_norm=clip_norm if clip else None,
+                         patience=None, restore_best=False, shuffle=False, seed=seed, progress=False)
+    t0 = time.perf_counter()
+    Trainer(model, config, hooks=[probe]).fit(batches, step)
+    out = {k: np.array(getattr(probe, k)) for k in ("loss", "norm_before", "norm_after")}  # (steps,) each
     out["seconds"] = time.perf_counter() - t0
     return out
 
@@ -214,30 +210,28 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
     (default 0.5, 1, 2, 4; 1 for a model)."""
     import pandas as pd
 
-    from unrolled.inside.models import out_dir
     from unrolled.inside.plots import plot_clipping, plot_flow
+    from unrolled.tasks.rundir import RunDir
 
     if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
         raise ValueError(f"--lags {lags!r} is invalid; use a whole number of steps >= 1, such as 60")
     if scales is not None and not all(isinstance(s, (int, float)) and s > 0 for s in scales):
         raise ValueError(f"--scales {scales!r}: every factor on W_hh must be a positive number")
-    if out is not None:
-        out = out_dir(out)
+    run = None if out is None else RunDir(out)  # before any work
     clip_cell, clip_hidden = "lstm", 32
     if model is not None:
-        from unrolled.inside.models import load_model, model_input
+        from unrolled.inside.models import load_estimator
 
         if cells is not None:
             raise ValueError("--cells picks randomly initialised cells; with --model the model's own cell is used")
-        loaded = load_model(model)
-        x = model_input(loaded, csv, text=text, rows=lags)[0][:, 0, :]  # (T, D): `lags` steps
-        curves = flow_curves(loaded.layer, x, f"{loaded.cell} (trained)", scales or (1.0,))
-        clip_cell, clip_hidden = loaded.cell, loaded.layer.hidden_size
-        source = (f"the first {lags} tokens of the text" if loaded.task == "lm" else
-                  f"the last {lags} rows of {'the bundled S&P 500' if csv is None else csv}")
-        echo(f"{loaded.describe()}; layer 0 on {source}")
+        est = load_estimator(model)
+        layer = est.recurrent_layer()
+        x, labels, _, _ = est.inside_input(csv=csv, text=text, rows=lags)
+        curves = flow_curves(layer, x[:, 0, :], f"{est.cell} (trained)", scales or (1.0,))  # x (T, D)
+        clip_cell, clip_hidden = est.cell, layer.hidden_size
+        echo(f"{model}: {est.describe()}; layer 0 on {est.inside_span(labels)}")
     else:
-        curves = random_init_curves(cells or ("rnn", "lstm", "gru"), hidden_size, lags=lags,
+        curves = random_init_curves(cells, hidden_size, lags=lags,
                                     scales=scales or (0.5, 1.0, 2.0, 4.0), seed=seed)
         echo(f"random init (seed {seed}), H = {hidden_size}, one standard normal input of {lags} steps")
     echo(f"||dh_t / dh_k||_2 by the cells' backward, t = the last step; rate = norm^(1/lag) at lag {lags}")
@@ -252,9 +246,10 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
             row += f"{c['gamma'] * c['rho']:>11.3f}  {'yes' if holds else 'NO'}"
         echo(row)
     result = {"curves": curves}
-    if out is not None:
-        plot_flow(curves, out / "gradflow.png", title="gradient flow across time: ||dh_t / dh_k|| against the lag")
-        pd.DataFrame(curves_table(curves)).to_csv(out / "gradflow.csv", index=False)
+    if run is not None:
+        run.write_figure("gradflow.png", plot_flow(curves, title="gradient flow across time: ||dh_t / dh_k|| "
+                                                                 "against the lag"))
+        run.write_csv("gradflow.csv", pd.DataFrame(curves_table(curves)), index=False)
     if clip_steps:
         runs = {flag: clipping_run(clip_steps, clip_norm, clip_cell, clip_hidden, seed=seed, clip=flag)
                 for flag in (True, False)}
@@ -264,14 +259,14 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
              f"steps; final 20-step loss {runs[True]['loss'][-20:].mean():.4f} with, "
              f"{runs[False]['loss'][-20:].mean():.4f} without clipping")
         result["clipping"] = runs
-        if out is not None:
-            plot_clipping(runs[True], runs[False], clip_norm, out / "clipping.png",
-                          title=f"clip_grad_norm_ on a real run: the {clip_cell} forecaster, S&P 500")
-            pd.DataFrame({"step": np.arange(1, clip_steps + 1), "loss": runs[True]["loss"],
-                          "norm_before": nb, "norm_after": runs[True]["norm_after"],
-                          "loss_without_clipping": runs[False]["loss"],
-                          "norm_without_clipping": runs[False]["norm_before"]}
-                         ).to_csv(out / "clipping.csv", index=False)
-    if out is not None:
-        echo(f"wrote gradflow.png, gradflow.csv{', clipping.png, clipping.csv' if clip_steps else ''} to {out}/")
+        if run is not None:
+            run.write_figure("clipping.png", plot_clipping(
+                runs[True], runs[False], clip_norm,
+                title=f"clip_grad_norm_ on a real run: the {clip_cell} forecaster, S&P 500"))
+            run.write_csv("clipping.csv", pd.DataFrame({
+                "step": np.arange(1, clip_steps + 1), "loss": runs[True]["loss"], "norm_before": nb,
+                "norm_after": runs[True]["norm_after"], "loss_without_clipping": runs[False]["loss"],
+                "norm_without_clipping": runs[False]["norm_before"]}), index=False)
+    if run is not None:
+        echo(f"wrote gradflow.png, gradflow.csv{', clipping.png, clipping.csv' if clip_steps else ''} to {run.path}/")
     return result

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unrolled.inside.record import PANELS, parts
-
-# Panel colour scales: sigmoid gates in [0, 1], tanh values in [-1, 1], c unbounded (symmetric).
-_SIGMOID = {"i", "f", "o", "r", "z"}
-_NAMES = {"i": "i  input gate", "f": "f  forget gate", "g": "g  candidate C~", "o": "o  output gate",
-          "c": "c  cell state", "h": "h  hidden state", "r": "r  reset gate", "z": "z  update gate",
-          "n": "n  candidate"}
+from unrolled.inside.record import parts
+from unrolled.nn.cells.base import SIGMOID
 
 
 def _ticks(ax, labels, most=16):
@@ -25,18 +20,17 @@ def _ticks(ax, labels, most=16):
     ax.set_xticklabels([str(labels[i]) for i in idx], rotation=0 if short else 60, fontsize=7)
 
 
-def plot_gates(rec: dict, mode: str, path_for, time_labels=None, series=None, series_label="input",
-               title="") -> list:
+def plot_gates(rec: dict, cell, time_labels=None, series=None, series_label="input", title="") -> dict:
     """One PNG per layer / direction of recording ``rec`` (sequence 0 of the batch): the input
-    ``series`` (T,) as a line on top (if given), then one heatmap per gate, units down, time
-    across, the ``time_labels`` (dates, characters) under it. ``path_for(part)`` names each
-    file; returns the paths."""
+    ``series`` (T,) as a line on top (if given), then one heatmap per panel of ``cell`` (the
+    layer's ``Cell``: ``cell.panels``), units down, time across, the ``time_labels`` (dates,
+    characters) under it. Returns ``{part: Figure}``."""
     from matplotlib.figure import Figure
 
-    paths = []
+    figures = {}
     for part in parts(rec):
         values = rec[part]
-        names = PANELS[mode]
+        names = list(cell.panels)
         T, H = values["h"].shape[0], values["h"].shape[2]
         rows = len(names) + (series is not None)
         fig = Figure(figsize=(min(16, 5 + 0.1 * T), 1.0 + rows * (1.1 + 0.015 * H)), dpi=110)
@@ -53,27 +47,26 @@ def plot_gates(rec: dict, mode: str, path_for, time_labels=None, series=None, se
             top.grid(alpha=0.3)
         for r, (ax, name) in enumerate(zip(axes, names), start=rows - len(names)):
             v = values[name][:, 0, :].T  # (H, T)
-            if name in _SIGMOID:
+            panel_title, span = cell.panels[name]
+            if span == SIGMOID:
                 kw = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
-            else:
-                lim = 1.0 if name != "c" else max(1e-9, float(np.nanmax(np.abs(v))))
+            else:  # symmetric about 0: [-1, 1] for tanh values, the largest |v| when unbounded
+                lim = max(span) if span else max(1e-9, float(np.nanmax(np.abs(v))))
                 kw = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
             im = ax.imshow(v, aspect="auto", interpolation="nearest", **kw)
             ax.set_ylabel("unit", fontsize=8)
-            ax.set_title(_NAMES[name], fontsize=9, loc="left", pad=2)
+            ax.set_title(panel_title, fontsize=9, loc="left", pad=2)
             ax.tick_params(labelbottom=False, labelsize=7)
             fig.colorbar(im, cax=fig.add_subplot(grid[r, 1])).ax.tick_params(labelsize=7)
         axes[-1].tick_params(labelbottom=True)
         _ticks(axes[-1], list(range(1, T + 1)) if time_labels is None else list(time_labels))
         fig.suptitle(f"{title}{' - ' if title else ''}layer {part}: every gate at every step", fontsize=10)
         fig.subplots_adjust(left=0.07, right=0.95, top=0.94, bottom=0.1, hspace=0.45)
-        path = path_for(part)
-        fig.savefig(path)
-        paths.append(path)
-    return paths
+        figures[part] = fig
+    return figures
 
 
-def plot_flow(curves: list[dict], path, title="") -> None:
+def plot_flow(curves: list[dict], title=""):
     """``||dh_t / dh_k||`` against the lag ``t - k``, log scale, one panel per cell side by side;
     for the RNN also seed 004 eq. 20's bound ``(gamma * rho)^(t-k)`` (dashed)."""
     from matplotlib.figure import Figure
@@ -87,7 +80,8 @@ def plot_flow(curves: list[dict], path, title="") -> None:
     low = max(float(measured[measured > 0].min()) / 10, 1e-40)
     high = float(measured.max()) * 1e3
     for ax, cell in zip(axes, cells):
-        for c in (c for c in curves if c["cell"] == cell):
+        mine = [c for c in curves if c["cell"] == cell]
+        for c in mine:
             color = colors[c["scale"]]
             label = f"W_hh x{c['scale']:g}"
             if c["rho"] is not None:
@@ -97,8 +91,12 @@ def plot_flow(curves: list[dict], path, title="") -> None:
                 ax.semilogy(c["lag"], np.clip(c["bound"], low, high), color=color, lw=1, ls="--")
             if c["norm_c"] is not None:
                 ax.semilogy(c["lag"][1:], c["norm_c"][1:], color=color, lw=0.9, ls=":")  # c_t is not h_t's input
-        note = {"rnn": "dashed: eq. 20 bound (gamma*rho)^(t-k)", "lstm": "dotted: ||dh_t / dc_k||"}.get(cell, "")
-        ax.set_title(f"{cell.upper()}" + (f"\n{note}" if note else ""), fontsize=10)
+        notes = []  # what the dashed and dotted lines are, where the curves have them
+        if any(c["bound"] is not None for c in mine):
+            notes.append("dashed: eq. 20 bound (gamma*rho)^(t-k)")
+        if any(c["norm_c"] is not None for c in mine):
+            notes.append("dotted: ||dh_t / dc_k||")
+        ax.set_title("\n".join([cell.upper(), *notes]), fontsize=10)
         ax.set_xlabel("lag t - k (steps)")
         ax.set_ylim(low, high)
         ax.grid(alpha=0.3, which="both", lw=0.4)
@@ -107,10 +105,10 @@ def plot_flow(curves: list[dict], path, title="") -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
-def plot_clipping(clipped: dict, unclipped: dict | None, clip_norm: float, path, title="") -> None:
+def plot_clipping(clipped: dict, unclipped: dict | None, clip_norm: float, title=""):
     """Gradient norm per step before and after ``clip_grad_norm_`` (left) and the training loss
     with and without clipping (right)."""
     from matplotlib.figure import Figure
@@ -140,7 +138,7 @@ def plot_clipping(clipped: dict, unclipped: dict | None, clip_norm: float, path,
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
 
 
 def _smooth(v: np.ndarray, n=20) -> np.ndarray:

@@ -28,8 +28,9 @@ import pathlib
 
 import numpy as np
 
-from unrolled.nn.recurrent import GRU, LSTM, RNN
-from unrolled.inside.record import GATES, kind, parts, record
+from unrolled.nn.cells import CELLS
+from unrolled.nn.recurrent import LAYERS, LSTM, cell_named, make_layer
+from unrolled.inside.record import parts, record
 
 # Seed 003's table, as printed there ("Summary of Results").
 SEED003_TABLE = {"f": 0.832, "i": 0.832, "g": 0.921, "c": 0.932, "o": 0.832, "h": 0.608}
@@ -37,21 +38,6 @@ SEED003_TABLE = {"f": 0.832, "i": 0.832, "g": 0.921, "c": 0.932, "o": 0.832, "h"
 SEED002_WEIGHTS = {"f": (2.70, 1.63, 1.62), "i": (2.00, 1.65, 0.62), "g": (1.41, 0.94, -0.32),
                    "o": (4.38, -0.19, 0.59)}
 SEED002_INPUTS = {"A": (0.0, 0.5, 0.25, 1.0), "B": (1.0, 0.5, 0.25, 1.0)}
-
-_CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "rnn_tanh": RNN, "rnn_relu": RNN}
-_LABELS = {
-    "lstm": {"a_f": "a_f = W_f [h_prev, x] + b_f", "f": "f = sigmoid(a_f)    forget gate",
-             "a_i": "a_i = W_i [h_prev, x] + b_i", "i": "i = sigmoid(a_i)    input gate",
-             "a_g": "a_g = W_g [h_prev, x] + b_g", "g": "g = tanh(a_g)       candidate C~",
-             "c": "c = f*c_prev + i*g  cell state",
-             "a_o": "a_o = W_o [h_prev, x] + b_o", "o": "o = sigmoid(a_o)    output gate",
-             "tanh_c": "tanh(c)", "h": "h = o*tanh(c)       hidden state"},
-    "gru": {"a_r": "a_r = W_r [h_prev, x] + b_r", "r": "r = sigmoid(a_r)     reset gate",
-            "a_z": "a_z = W_z [h_prev, x] + b_z", "z": "z = sigmoid(a_z)     update gate",
-            "ah_n": "ah_n = W_hn h_prev + b_hn", "a_n": "a_n = W_in x + b_in + r*ah_n",
-            "n": "n = tanh(a_n)        candidate", "h": "h = (1-z)*n + z*h_prev"},
-    "rnn": {"a": "a = W_ih x + W_hh h_prev + b", "h": "h = phi(a)    hidden state"},
-}
 
 
 # -- the seeds ------------------------------------------------------------------------------------
@@ -134,27 +120,27 @@ def _array(value, what: str) -> np.ndarray:
 
 
 def load_weights(source):
-    """A layer (float64) from ``{"cell": "lstm" | "gru" | "rnn" | "rnn_relu", "weight_ih_l0":
+    """A layer (float64) from ``{"cell": "lstm" | "gru" | "rnn" | "rnn_relu" | ..., "weight_ih_l0":
     [[...]], "weight_hh_l0": [[...]], "bias_ih_l0": [...], "bias_hh_l0": [...]}`` (a dict or a
     JSON file): ``torch.nn``'s names, shapes and gate order; more layers and ``_reverse`` too."""
     w = dict(_read_json(source, "--weights"))
     cell = w.pop("cell", "lstm")
-    if cell not in _CELLS:
-        raise ValueError(f"--weights: \"cell\": {cell!r} is unknown; use one of {sorted(_CELLS)}")
+    known = sorted({*LAYERS, *CELLS})  # a user-facing name or a cell's own ("rnn_relu")
+    if cell not in known:
+        raise ValueError(f"--weights: \"cell\": {cell!r} is unknown; use one of {known}")
     if "weight_hh_l0" not in w or "weight_ih_l0" not in w:
         raise ValueError(f"--weights: needs \"weight_ih_l0\" and \"weight_hh_l0\" (torch.nn's names); "
                          f"got keys {sorted(w)}")
     arrays = {k: _array(v, f"--weights: {k!r}") for k, v in w.items()}
-    G = {"lstm": 4, "gru": 3}.get(cell, 1)
+    G = cell_named(cell).G
     W_hh, W_ih = arrays["weight_hh_l0"], arrays["weight_ih_l0"]
     if W_hh.ndim != 2 or W_hh.shape[0] != G * W_hh.shape[1] or W_ih.ndim != 2 or W_ih.shape[0] != W_hh.shape[0]:
         raise ValueError(f"--weights: a {cell} layer with H units needs weight_hh_l0 of shape ({G}H, H) and "
                          f"weight_ih_l0 of shape ({G}H, D) (gates stacked in torch's order); got "
                          f"{W_hh.shape} and {W_ih.shape}")
     layers = 1 + max((int(k.split("_l")[1].split("_")[0]) for k in arrays if "_l" in k), default=0)
-    kw = {"nonlinearity": "relu" if cell == "rnn_relu" else "tanh"} if cell.startswith("rnn") else {}
-    m = _CELLS[cell](W_ih.shape[1], W_hh.shape[1], num_layers=layers, bias="bias_ih_l0" in arrays,
-                     bidirectional=any(k.endswith("_reverse") for k in arrays), dtype=np.float64, **kw)
+    m = make_layer(cell, W_ih.shape[1], W_hh.shape[1], num_layers=layers, bias="bias_ih_l0" in arrays,
+                   bidirectional=any(k.endswith("_reverse") for k in arrays), dtype=np.float64)
     try:
         m.load_state_dict(arrays)
     except ValueError as e:
@@ -182,7 +168,7 @@ def load_input(source, layer):
     state = []
     names = ("h0", "c0") if layer.cell.has_cell_state else ("h0",)
     if "c0" in obj and "c0" not in names:
-        raise ValueError(f"--input: \"c0\" is only for the LSTM; a {kind(layer)} has no cell state")
+        raise ValueError(f"--input: \"c0\" is only for the LSTM; a {layer.cell.family} has no cell state")
     for name in names:
         s = _array(obj.get(name, np.zeros((LD, H))), f"--input: \"{name}\"")
         if s.size != LD * H:
@@ -200,7 +186,6 @@ def trace_table(layer, x, state=None, decimals=4, extra=None) -> str:
     beside the last step.
     """
     rec = record(layer, x, state)
-    mode = kind(layer)
     T = x.shape[0]
     w = decimals + 6
     blocks = []
@@ -213,14 +198,12 @@ def trace_table(layer, x, state=None, decimals=4, extra=None) -> str:
         inputs += [("h_prev", values["h_prev"][:, 0, :])]
         if "c_prev" in values:
             inputs += [("c_prev", values["c_prev"][:, 0, :])]
-        labels = dict(_LABELS[mode], x="x      input", h_prev="h_prev previous hidden state",
+        labels = dict(layer.cell.labels, x="x      input", h_prev="h_prev previous hidden state",
                       c_prev="c_prev previous cell state")
-        if mode == "rnn":
-            labels["h"] = f"h = {layer.nonlinearity}(a)    hidden state"
-        series = inputs + [(name, values[name][:, 0, :]) for name in GATES[mode]]
+        series = inputs + [(name, values[name][:, 0, :]) for name in layer.cell.gates]
         for name, v in series:  # v (T, units)
             for u in range(v.shape[1]):
-                label = labels[name] if u == 0 else ""
+                label = labels.get(name, name) if u == 0 else ""
                 if v.shape[1] > 1:
                     label = f"{label:<29}[{u}]"
                 row = f"{label:<34}" + "".join(f"{val:>{w}.{decimals}f}" for val in v[:, u])

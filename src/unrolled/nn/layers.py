@@ -12,6 +12,7 @@ import numpy as np
 from unrolled.fast import threads
 from unrolled.nn.checks import check_finite, check_positive_int, resolve_dtype
 from unrolled.nn.module import Module
+from unrolled.nn.recurrent import Recurrent
 
 
 class Linear(Module):
@@ -123,40 +124,67 @@ class Sequential(Module):
     """Parts applied in order; ``backward`` chains their backwards in reverse.
 
     Parameters are named ``"<part>.<param>"`` as in ``torch.nn.Sequential`` (``"0.weight"``,
-    or the given names when built from ``(name, part)`` pairs). A recurrent part returns
-    ``(y, state)``: its ``y`` goes on and its final state is kept in ``states[name]``.
+    or the given names when built from ``(name, part)`` pairs).
+
+    The recurrent parts (RNN, LSTM, GRU) take and give state, by one rule::
+
+        y = seq.forward(x, state=None, lengths=None)     final states in seq.states[name]
+        dx = seq.backward(dy, dstate=None)               initial-state gradients in seq.dstates[name]
+
+    * ``lengths`` (B,) goes to every recurrent part; the other parts see every step, padding
+      included.
+    * ``state`` (and ``dstate``, the gradient w.r.t. the final states) is ``None`` (zeros for
+      every recurrent part), a dict ``{part name: state}`` (parts left out get zeros), or, when
+      there is exactly one recurrent part, that part's state itself (``h`` or ``(h, c)``).
     """
 
     def __init__(self, *parts):
         super().__init__()
-        named = []
         for k, p in enumerate(parts):
             name, part = p if isinstance(p, tuple) else (str(k), p)
             if not isinstance(part, Module):
                 raise ValueError(f"Sequential: part {name!r} is a {type(part).__name__}, not a Module")
-            named.append((name, part))
-        self.parts = dict(named)
-        if len(self.parts) != len(named):
-            raise ValueError("Sequential: part names must be unique")
-        for name, part in self.parts.items():
-            for k, v in part.params.items():  # the same arrays: updates in place reach the parts
-                self.params[f"{name}.{k}"] = v
-                self.grads[f"{name}.{k}"] = part.grads[k]
+            if name in self._children:
+                raise ValueError(f"Sequential: part names must be unique; {name!r} is given twice")
+            self.add_module(name, part)
+        self.states, self.dstates = {}, {}
+
+    @property
+    def parts(self) -> dict[str, Module]:
+        return dict(self.named_children())
+
+    def _by_part(self, value, what: str) -> dict:
+        """``value`` as ``{recurrent part name: value}``, by the rule in the class docstring."""
+        names = [name for name, part in self.named_children() if isinstance(part, Recurrent)]
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"Sequential: {what} has keys {unknown}, which name no recurrent "
+                                 f"part; use keys from {names}")
+            return value
+        if len(names) != 1:
+            raise ValueError(f"Sequential: with {len(names)} recurrent parts, pass {what} as a dict "
+                             f"keyed by part name, from {names}")
+        return {names[0]: value}
+
+    def forward(self, x, state=None, lengths=None):
+        state = self._by_part(state, "state")
         self.states = {}
-
-    def children(self):
-        return list(self.parts.values())
-
-    def forward(self, x):
-        for name, part in self.parts.items():
-            x = part.forward(x)
-            if isinstance(x, tuple):  # a recurrent layer: (y, final state)
-                x, self.states[name] = x
+        for name, part in self.named_children():
+            if isinstance(part, Recurrent):
+                x, self.states[name] = part.forward(x, state.get(name), lengths)
+            else:
+                x = part.forward(x)
         return x
 
-    def backward(self, dy):
-        for part in reversed(list(self.parts.values())):
-            dy = part.backward(dy)
-            if isinstance(dy, tuple):  # a recurrent layer: (dx, dstate)
-                dy = dy[0]
+    def backward(self, dy, dstate=None):
+        dstate = self._by_part(dstate, "dstate")
+        self.dstates = {}
+        for name, part in reversed(self.named_children()):
+            if isinstance(part, Recurrent):
+                dy, self.dstates[name] = part.backward(dy, dstate.get(name))
+            else:
+                dy = part.backward(dy)
         return dy

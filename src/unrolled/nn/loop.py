@@ -8,6 +8,16 @@ schedule of ``unrolled.fast.schedule`` computes the same numbers and tests pin i
 (``h = h_prev + m (h_step - h_prev)``) and its outputs there are 0, so the forward direction
 ends at its last step and the reverse direction starts there from the initial state, as with
 PyTorch's packed sequences. In backward a masked step passes the gradient straight through.
+
+Either direction takes an optional ``observe``, called after every step with what the loop
+holds there; this is how ``unrolled.inside`` records gates and Jacobian products without a
+time loop of its own:
+
+* forward: ``observe(t, cache, h, c, m)``: ``t`` the time index, ``cache`` the cell's step
+  cache, ``h`` (and ``c``, else None) the state the cell computed at step t (before ``lengths``
+  freeze it), ``m`` the (B, 1) mask of step t or None;
+* backward: ``observe(t, dh, dc)``: the gradients reaching the state step t started from
+  (``dc`` None without a cell state).
 """
 
 from __future__ import annotations
@@ -30,7 +40,8 @@ def freeze(new, old, m):
     return new if m is None else old + m * (new - old)
 
 
-def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None):
+def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None, observe=None):
+    """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``)."""
     T = x.shape[0]
     y = np.zeros((T,) + h0.shape, dtype=x.dtype)
     h, c = h0, c0
@@ -45,13 +56,17 @@ def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None):
             h_new, step_cache = cell.forward(x[t], h, *params)
         h = freeze(h_new, h, m)
         y[t] = h if m is None else h * m
+        if observe is not None:
+            observe(t, step_cache, h_new, c_new if cell.has_cell_state else None, m)
         if keep:
             caches.append(step_cache)
     cache = (caches, mask, reverse) if keep else None
     return y, h, c, cache
 
 
-def backward(cell, dy, dh_T, dc_T, cache, params, grads, work=None):
+def backward(cell, dy, dh_T, dc_T, cache, params, grads, work=None, observe=None):
+    """BPTT for ``forward``: dy (T, B, H) -> dx (T, B, D), dh_0, dc_0; weight gradients add into
+    ``grads`` = (dW_ih, dW_hh, db_ih, db_hh), an entry None skips it."""
     caches, mask, reverse = cache
     T = dy.shape[0]
     if mask is not None:
@@ -74,4 +89,6 @@ def backward(cell, dy, dh_T, dc_T, cache, params, grads, work=None):
         for g, name in zip(grads, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
             if g is not None:
                 g += step_grads[name]  # eq. 7-8: the sum over t, one step at a time
+        if observe is not None:
+            observe(t, dh, dc)
     return dx, dh, dc

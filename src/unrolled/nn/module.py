@@ -1,46 +1,132 @@
-"""The one base class every part shares: named parameters, their gradients, train / eval.
+"""The one base class every part shares: named parameters, child modules, train / eval, files.
 
-A module owns two dicts with the same keys:
+A module owns parameters (``_add_param``) and child modules, registered by assigning them to an
+attribute (``self.rnn = LSTM(...)`` registers the child ``"rnn"``, as in ``torch.nn``) or by
+``add_module``. Two dicts with the same keys cover the whole tree:
 
 * ``params[name]`` -- the parameter array, updated in place by optimizers, and
 * ``grads[name]``  -- its gradient, accumulated with ``+=`` by ``backward``.
 
-Keys follow ``torch.nn`` (``weight``, ``bias``, ``weight_ih_l0``, ...), so ``state_dict`` moves
-both ways between unrolled and PyTorch with no reshuffling.
+The module's own parameters come first, then each child's under ``"<child>.<name>"`` in
+registration order. They hold the children's arrays themselves, not copies, so an optimizer
+step on the parent moves the child's weights and the child's ``backward`` fills the parent's
+gradients: a composite model needs no plumbing of its own. Keys follow ``torch.nn``
+(``weight``, ``rnn.weight_ih_l0``, ...), so ``state_dict`` moves both ways between unrolled and
+PyTorch with no reshuffling.
+
+``save(directory)`` writes ``module.json`` (class, keys, shapes, dtypes) naming a
+``module-<token>.npz`` of the parameters; ``load(directory)`` reads them back into a module
+built with the same hyperparameters. No pickle either way.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
+import re
+import secrets
+import tempfile
+import zipfile
+
 import numpy as np
+
+FORMAT = "unrolled.module/1"
+_ARRAYS_NAME = re.compile(r"module-[0-9a-f]{8}\.npz")  # the only arrays file ``save`` writes
 
 
 class Module:
-    """Base class: parameters and gradients by name, ``train()`` / ``eval()``, state dicts."""
+    """Base class: parameters and child modules by name, ``train()`` / ``eval()``, state dicts."""
 
     def __init__(self) -> None:
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        self._params: dict[str, np.ndarray] = {}
+        self._grads: dict[str, np.ndarray] = {}
+        self._children: dict[str, Module] = {}
         self.training = True
 
     def _add_param(self, name: str, value: np.ndarray) -> np.ndarray:
-        self.params[name] = value
-        self.grads[name] = np.zeros_like(value)
+        if "." in name:
+            raise ValueError(f"parameter name {name!r} must not contain '.': it separates a child's prefix")
+        self._params[name] = value
+        self._grads[name] = np.zeros_like(value)
         return value
+
+    # -- the tree ------------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Module):
+            self.add_module(name, value)
+        elif name in self.__dict__.get("_children", ()):  # a child replaced by something else
+            del self._children[name]
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self.__dict__.get("_children", {}).pop(name, None)
+        object.__delattr__(self, name)
+
+    def add_module(self, name: str, module: "Module") -> "Module":
+        """Register ``module`` as the child ``name``; assignment does this, and this serves names
+        that are not identifiers (``Sequential``'s ``"0"``). A re-registered name keeps its place."""
+        if "_children" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning child modules")
+        if not isinstance(module, Module):
+            raise ValueError(f"child {name!r} is a {type(module).__name__}, not a Module")
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"child name {name!r} must be a non-empty string without '.'; "
+                             "it becomes the prefix of the child's parameter keys")
+        self._children[name] = module
+        return module
+
+    def children(self) -> list["Module"]:
+        """Direct children in registration order (the training engine finds every dropout
+        Generator this way, and checkpoints rely on that order)."""
+        return list(self._children.values())
+
+    def named_children(self) -> list[tuple[str, "Module"]]:
+        return list(self._children.items())
+
+    def modules(self) -> list["Module"]:
+        """This module and every module below it, depth first in registration order."""
+        return [self] + [m for child in self._children.values() for m in child.modules()]
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Every parameter of the tree by key (the arrays themselves); add one with ``_add_param``."""
+        return self._gather("_params")
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Every gradient, under the same keys as ``params``."""
+        return self._gather("_grads")
+
+    def _gather(self, attr: str) -> dict[str, np.ndarray]:
+        own = self.__dict__[attr]
+        if not self._children:
+            return own  # a leaf's own dict: layers read it on every forward, so no copy
+        tree = dict(own)
+        for name, child in self._children.items():
+            tree.update((f"{name}.{k}", v) for k, v in child._gather(attr).items())
+        return tree
+
+    def parameters(self) -> list[np.ndarray]:
+        return list(self.params.values())
+
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
+        return list(self.params.items())
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
 
     # -- modes ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Training mode: caches for backward are kept and dropout is on."""
         self.training = bool(mode)
-        for child in self.children():
+        for child in self._children.values():
             child.train(mode)
         return self
 
     def eval(self) -> "Module":
         """Inference mode: nothing is cached for backward and dropout is off."""
         return self.train(False)
-
-    def children(self) -> list["Module"]:
-        return []
 
     # -- gradients -----------------------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -55,32 +141,134 @@ class Module:
     def load_state_dict(self, state: dict) -> "Module":
         """Copy ``state`` into the parameters in place (arrays or torch tensors both work).
 
-        Every key must be present with the right shape; nothing is changed unless all are.
+        Every key must be present with the right shape and a floating-point dtype; nothing is
+        changed unless all are.
         """
-        missing = sorted(set(self.params) - set(state))
-        unexpected = sorted(set(state) - set(self.params))
+        params = self.params
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
         if missing or unexpected:
             raise ValueError(
                 f"state dict keys do not match: missing {missing}, unexpected {unexpected}; "
-                f"expected exactly {sorted(self.params)}"
+                f"expected exactly {sorted(params)}"
             )
         arrays = {}
-        for k, p in self.params.items():
+        for k, p in params.items():
             v = state[k]
             if hasattr(v, "detach"):  # a torch tensor
                 v = v.detach().cpu().numpy()
             v = np.asarray(v)
             if v.shape != p.shape:
                 raise ValueError(f"state dict entry {k!r} has shape {v.shape}, expected {p.shape}")
+            if v.dtype.kind != "f":  # bool, int, complex: casting would silently change values
+                raise ValueError(f"state dict entry {k!r} has dtype {v.dtype}; parameters are floating "
+                                 f"point: pass it as floats, e.g. .astype(np.{p.dtype})")
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"state dict entry {k!r} contains NaN or inf")
             arrays[k] = v
         for k, v in arrays.items():
-            np.copyto(self.params[k], v, casting="unsafe")
+            np.copyto(params[k], v, casting="unsafe")
         return self
 
-    def num_parameters(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, directory) -> pathlib.Path:
+        """Write the parameters to ``directory``: ``module.json`` (class, keys, shapes, dtypes)
+        naming a fresh ``module-<token>.npz``. The arrays go first under a new name, then the
+        JSON is replaced in one rename, so a crash leaves the previous save whole. Returns the
+        JSON's path."""
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path = directory / "module.json"
+        try:
+            old = _read_meta(json_path)["arrays"]  # validated: a bare name inside directory
+        except ValueError:  # none yet, or unreadable: nothing to clean up
+            old = None
+        state = self.state_dict()
+        arrays_name = f"module-{secrets.token_hex(4)}.npz"
+        atomic_write(directory / arrays_name, lambda f: np.savez(f, **state))
+        meta = {"format": FORMAT, "class": type(self).__name__, "arrays": arrays_name, "params": _spec(state)}
+        atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        if old and old != arrays_name:
+            (directory / old).unlink(missing_ok=True)
+        return json_path
+
+    def load(self, directory) -> "Module":
+        """Read what ``save`` wrote to ``directory`` into this module, in place.
+
+        A Module does not record the hyperparameters it was built with, so it cannot rebuild
+        itself: build one with the same sizes, layers and dtype, then ``load``. ValueError, naming
+        the fix, for a missing or broken file, another class, or other keys, shapes or dtypes;
+        nothing changes unless everything fits.
+        """
+        directory = pathlib.Path(directory)
+        meta = _read_meta(directory / "module.json")
+        name = type(self).__name__
+        if meta["class"] != name:
+            raise ValueError(f"{directory} holds a saved {meta['class']}, not a {name}; load it into a {meta['class']}")
+        try:
+            with np.load(directory / meta["arrays"], allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:  # not an .npz
+            raise ValueError(f"cannot read the arrays of {directory / 'module.json'}: {e}; save the module again") from None
+        if _spec(arrays) != meta["params"]:
+            raise ValueError(f"the arrays in {directory} do not match module.json (edited, or mixed "
+                             "with another save); save the module again")
+        not_float = sorted(k for k, a in arrays.items() if a.dtype.kind != "f")
+        if not_float:  # save writes floats only: this file was made some other way
+            raise ValueError(f"{directory} holds non-float arrays {not_float}; parameters are floating "
+                             "point: save the module again with module.save")
+        mismatch = _mismatch(meta["params"], _spec(self.params))
+        if mismatch:
+            raise ValueError(f"the saved {name} does not fit this one: {mismatch}; build it with the "
+                             "hyperparameters (sizes, layers, dtype) it was saved with")
+        return self.load_state_dict(arrays)
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+
+def atomic_write(path: pathlib.Path, write) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved model is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _spec(arrays: dict) -> dict:
+    """What a file must agree on: ``{key: {"shape": [...], "dtype": name}}`` (JSON-ready)."""
+    return {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in arrays.items()}
+
+
+def _mismatch(saved: dict, here: dict) -> str:
+    """The differences between two ``_spec``s in words; empty when they agree."""
+    missing, unexpected = sorted(set(here) - set(saved)), sorted(set(saved) - set(here))
+    differ = [f"{k} saved {saved[k]['dtype']} {tuple(saved[k]['shape'])}, here {here[k]['dtype']} "
+              f"{tuple(here[k]['shape'])}" for k in here if k in saved and saved[k] != here[k]]
+    words = ([f"missing {missing}"] if missing else []) + ([f"unexpected {unexpected}"] if unexpected else [])
+    return "; ".join(words + differ)
+
+
+def _read_meta(path: pathlib.Path) -> dict:
+    """``module.json`` checked for its format, with ``arrays`` a bare file name ``save`` could
+    have written: a name read from a file never reaches outside its directory."""
+    if not path.is_file():
+        raise ValueError(f"no saved module at {path}; call module.save(directory) first, or point to "
+                         "the directory it wrote (it holds module.json and module-*.npz)")
+    try:
+        meta = json.loads(path.read_text())
+        ok = (meta["format"] == FORMAT and isinstance(meta["class"], str)
+              and isinstance(meta["arrays"], str) and _ARRAYS_NAME.fullmatch(meta["arrays"])
+              and isinstance(meta["params"], dict))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read {path}: {e!r}; save the module again") from None
+    if not ok:
+        raise ValueError(f"{path} is not a module saved by unrolled {FORMAT}; save the module again")
+    return meta

@@ -1,9 +1,11 @@
-"""Recurrent layers: ``RNN``, ``LSTM`` and ``GRU`` with ``torch.nn``'s signatures and state dicts.
+"""Recurrent layers: ``Recurrent`` runs any registered cell; ``RNN``, ``LSTM`` and ``GRU`` are it
+with ``torch.nn``'s signatures and state dicts; ``LAYERS`` / ``make_layer`` by the cell's name.
 
 A layer stacks ``num_layers`` of one cell, each in one or two directions, and unrolls them over
 time with the compiled schedule of ``unrolled.fast.schedule`` (``schedule="reference"`` runs the
-reference loop of ``unrolled.nn.loop`` instead: the cell's plain step-by-step equations). Shapes, as everywhere in unrolled: ``T`` time, ``B``
-batch, ``D`` input size, ``H`` hidden size, ``G`` gates::
+reference loop of ``unrolled.nn.loop`` instead: the cell's plain step-by-step equations; a cell
+without a compiled kernel always runs there). Shapes, as everywhere in unrolled: ``T`` time,
+``B`` batch, ``D`` input size, ``H`` hidden size, ``G`` gates::
 
     y, state   = m.forward(x, state=None, lengths=None)   x (T, B, D) -> y (T, B, dirs*H)
     dx, dstate = m.backward(dy, dstate=None)             parameter gradients add into m.grads
@@ -11,16 +13,21 @@ batch, ``D`` input size, ``H`` hidden size, ``G`` gates::
 ``state`` is ``h_n`` (num_layers*dirs, B, H), or ``(h_n, c_n)`` for the LSTM. Between stacked
 layers: dropout (training only, as PyTorch) and optional residual connections
 (``y_l = layer_l(y_{l-1}) + y_{l-1}`` for l >= 1, seed 004's remedy for deep stacks).
+``m.forward_observed(x, observer)`` runs the same stack with an observer on every step
+(``unrolled.inside.record``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 
 from unrolled.fast import schedule
 from unrolled.nn import loop
 from unrolled.nn.checks import check_finite, check_lengths, check_positive_int, check_state, resolve_dtype
-from unrolled.nn.cells import CELLS
+from unrolled.nn.cells import CELLS, get_cell
 from unrolled.nn.module import Module
 from unrolled.fast.workspace import Workspace
 
@@ -30,8 +37,11 @@ _SCHEDULES = {
 }
 
 
-class _Recurrent(Module):
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+class Recurrent(Module):
+    """``num_layers`` of ``cell`` (a name in ``unrolled.nn.cells.CELLS``, or a ``Cell``) over time,
+    in one or two directions; arguments and state dict as ``torch.nn.LSTM``'s."""
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
         super().__init__()
         name = type(self).__name__
@@ -40,8 +50,8 @@ class _Recurrent(Module):
         self.num_layers = check_positive_int(num_layers, "num_layers", name)
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"{name}: dropout={dropout!r} must be a probability in [0, 1)")
-        self.mode = mode
-        self.cell = CELLS[mode]
+        self.cell = get_cell(cell)
+        self.mode = self.cell.name
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -84,26 +94,52 @@ class _Recurrent(Module):
         extra += ", bidirectional=True" if self.bidirectional else ""
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
+    def _schedules(self):
+        """(forward, backward) of one direction: ``self.schedule``'s, the reference loop for a
+        cell without a compiled kernel."""
+        return _SCHEDULES[self.schedule if self.cell.kernel is not None else "reference"]
+
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None):
         """x (T, B, D), or (B, T, D) with batch_first -> y (same layout, dirs*H features), state."""
+        forward_dir, backward_dir = self._schedules()
+        out, state, cache = self._unroll(x, state, lengths, forward_dir, self.training)
+        self._cache = None if cache is None else (*cache, backward_dir)
+        return out, state
+
+    def forward_observed(self, x, observer, state=None, lengths=None):
+        """``forward`` as in eval mode, on the reference loop, with an observer on every step;
+        the layer is only read (no cache for backward, no dropout mask, its generator untouched).
+
+        ``observer(part, x, params)`` is called as each layer and direction starts (``part`` as
+        in the state dict: ``"l0"``, ``"l1_reverse"``, ...; ``x`` its input (T, B, D or dirs*H);
+        ``params`` its ``(W_ih, W_hh, b_ih, b_hh)``) and returns that direction's step observer,
+        ``observe(t, cache, h, c, m)`` of ``unrolled.nn.loop.forward``. Returns y, state.
+        """
+        out, state, _ = self._unroll(x, state, lengths, loop.forward, False, observer)
+        return out, state
+
+    def _unroll(self, x, state, lengths, forward_dir, training, observer=None):
+        """The stack: -> y, state, and with ``training`` what backward needs (the directions'
+        caches, the dropout masks, T, B), else None."""
         name = type(self).__name__
         x = self._check_input(x)  # (T, B, D), time-major, self.dtype
         T, B, _ = x.shape
         mask = check_lengths(lengths, T, B, self.dtype, name)  # (T, B, 1) or None
         LD, H = self.num_layers * self.num_directions, self.hidden_size
         h0, c0 = check_state(state, (LD, B, H), self.cell.has_cell_state, self.dtype, name)
-        forward_dir, _ = _SCHEDULES[self.schedule]
-        keep = self.training
         h_n, c_n = np.empty_like(h0), (None if c0 is None else np.empty_like(c0))
         caches, drop_masks, inp = [], [], x
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
                 j = layer * self.num_directions + d
-                y_d, h_n[j], c_T, cache = forward_dir(
-                    self.cell, inp, self._weights(self.params, layer, d), h0[j],
-                    None if c0 is None else c0[j], mask, bool(d), keep, self._work[j])
+                params = self._weights(self.params, layer, d)
+                run = forward_dir
+                if observer is not None:
+                    run = partial(forward_dir, observe=observer(self._suffix(layer, d)[1:], inp, params))
+                y_d, h_n[j], c_T, cache = run(self.cell, inp, params, h0[j], None if c0 is None else c0[j],
+                                              mask, bool(d), training, self._work[j])
                 if c_n is not None:
                     c_n[j] = c_T
                 outs.append(y_d)  # (T, B, H)
@@ -112,15 +148,15 @@ class _Recurrent(Module):
             if self.residual and layer > 0:
                 y = y + inp
             drop = None
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+            if training and self.dropout > 0 and layer < self.num_layers - 1:
                 keep_p = 1.0 - self.dropout  # inverted dropout: scale at train time
                 drop = (self.rng.random(y.shape) < keep_p).astype(self.dtype) / keep_p
                 y = y * drop
             drop_masks.append(drop)
             inp = y
-        self._cache = (caches, drop_masks, T, B) if keep else None
         out = y.transpose(1, 0, 2) if self.batch_first else y
-        return out, (h_n if c_n is None else (h_n, c_n))
+        cache = (caches, drop_masks, T, B) if training else None
+        return out, (h_n if c_n is None else (h_n, c_n)), cache
 
     # -- backward --------------------------------------------------------------------------------
     def backward(self, dy, dstate=None):
@@ -130,7 +166,7 @@ class _Recurrent(Module):
             raise RuntimeError(
                 f"{name}.backward needs a forward pass in training mode first "
                 "(call .train() before forward; each forward allows one backward)")
-        caches, drop_masks, T, B = self._cache
+        caches, drop_masks, T, B, backward_dir = self._cache  # the schedule of the forward
         dirs, H = self.num_directions, self.hidden_size
         shape = (B, T, dirs * H) if self.batch_first else (T, B, dirs * H)
         dy = np.asarray(dy, dtype=self.dtype)
@@ -141,7 +177,6 @@ class _Recurrent(Module):
         LD = self.num_layers * dirs
         dh_n, dc_n = check_state(dstate, (LD, B, H), self.cell.has_cell_state, self.dtype,
                                  name + ".backward (dstate)")
-        _, backward_dir = _SCHEDULES[self.schedule]
         dh0, dc0 = np.empty_like(dh_n), (None if dc_n is None else np.empty_like(dc_n))
         for layer in reversed(range(self.num_layers)):
             if drop_masks[layer] is not None:
@@ -185,7 +220,7 @@ class _Recurrent(Module):
         return x.transpose(1, 0, 2) if self.batch_first else x
 
 
-class RNN(_Recurrent):
+class RNN(Recurrent):
     """Elman RNN, ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (seed 004 eq. 1-2).
 
     ``nonlinearity="relu"`` swaps tanh for ReLU. Same signature as ``torch.nn.RNN``.
@@ -202,7 +237,7 @@ class RNN(_Recurrent):
                          seed=seed)
 
 
-class LSTM(_Recurrent):
+class LSTM(Recurrent):
     """LSTM (seed 003): gates ``i, f, g, o`` stacked in that order in ``weight_ih_l*`` (4H, D).
 
     ``state`` is ``(h, c)``. Same signature as ``torch.nn.LSTM`` (without ``proj_size``).
@@ -214,10 +249,61 @@ class LSTM(_Recurrent):
                          bidirectional, residual=residual, dtype=dtype, seed=seed)
 
 
-class GRU(_Recurrent):
+class GRU(Recurrent):
     """GRU in PyTorch's form: gates ``r, z, n`` stacked in that order in ``weight_ih_l*`` (3H, D)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
         super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, residual=residual, dtype=dtype, seed=seed)
+
+
+_Recurrent = Recurrent  # the name unrolled.nn.layers knows it by
+
+
+class _Layers(Mapping):
+    """User-facing cell name -> layer constructor ``(input_size, hidden_size, ...)``: ``"rnn"``,
+    ``"lstm"``, ``"gru"`` -> ``RNN``, ``LSTM``, ``GRU``, and every other registered cell's
+    family -> ``Recurrent`` on it. Read live from ``CELLS``: a cell registered later is here."""
+
+    _CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+    def __getitem__(self, name):
+        if name in self._CLASSES:
+            return self._CLASSES[name]
+        cell = _first_of_family(name)
+        if cell is None:
+            raise KeyError(name)
+        return partial(Recurrent, cell.name)
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*self._CLASSES, *(cell.family for cell in CELLS.values())]))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return f"LAYERS({', '.join(self)})"
+
+
+LAYERS = _Layers()
+
+
+def _first_of_family(family):
+    return next((cell for cell in CELLS.values() if cell.family == family), None)
+
+
+def cell_named(name):
+    """The ``Cell`` a name stands for: a registered cell's own name (``"rnn_relu"``), or a name of
+    ``LAYERS``, the first cell registered in that family (``"rnn"``: ``rnn_tanh``, as ``RNN``)."""
+    return CELLS.get(name) or _first_of_family(name) or get_cell(name)  # get_cell: the error
+
+
+def make_layer(cell, input_size, hidden_size, **kw):
+    """A recurrent layer on ``cell``: a name of ``LAYERS`` (``"rnn"``, ``"lstm"``, ``"gru"``, ...)
+    or of a registered cell (``"rnn_relu"`` is ``RNN(..., nonlinearity="relu")``); keyword
+    arguments as ``Recurrent``'s."""
+    if cell in LAYERS:
+        return LAYERS[cell](input_size, hidden_size, **kw)
+    spec = get_cell(cell)
+    return LAYERS[spec.family](input_size, hidden_size, **spec.layer_options, **kw)

@@ -28,8 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from unrolled.nn.recurrent import GRU, LSTM, RNN
-LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}  # TEMP: nn.recurrent.LAYERS
+from unrolled.nn.recurrent import LAYERS
 from unrolled.train.trainer import load_checkpoint, save_checkpoint  # TEMP: train.checkpoint
 from unrolled.train.trainer import TrainConfig  # TEMP: train.config
 from unrolled.train.hyperparams import Hyper, fraction, optional_flag, positive, whole

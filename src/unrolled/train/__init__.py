@@ -1,2 +1,4 @@
-"""Training: the engine shared by every task (``trainer``), optimizers and clipping (``optim``)
+"""Training: the engine shared by every task (``trainer``, configured by ``config``), what it runs
+at the points of its loop (``hooks``), the processes it spans (``world``), how it reads a task's
+batches (``batches``) and saves its state (``checkpoint``); optimizers and clipping (``optim``)
 and the finite-difference gradient check (``gradcheck``)."""

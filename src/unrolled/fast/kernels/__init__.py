@@ -7,11 +7,8 @@ Every cell module has the same two functions, so the time loop in ``unrolled.fas
 
 ``loops`` runs the whole time loop compiled, each step's recurrent product taken by the
 kernels' own small product or by the register-tiled product on packed weights (``packed``).
-``flag`` selects the RNN's nonlinearity (0 tanh, 1 relu); the gated cells ignore it. Compiled
-code is cached on disk (numba ``cache=True``), so only the first process pays the compile time.
+A cell declares its compiled step as ``kernel = (loop code, flag)`` (``unrolled.nn.cells``):
+the code is one of ``loops.LSTM``, ``loops.GRU``, ``loops.RNN``; ``flag`` selects the RNN's
+nonlinearity (0 tanh, 1 relu), the gated cells ignore it. Compiled code is cached on disk
+(numba ``cache=True``), so only the first process pays the compile time.
 """
-
-from unrolled.fast.kernels import loops
-
-# mode -> (loop code, flag)
-KERNELS = {"lstm": (loops.LSTM, 0), "gru": (loops.GRU, 0), "rnn_tanh": (loops.RNN, 0), "rnn_relu": (loops.RNN, 1)}

@@ -75,13 +75,15 @@ class NGramModel:
         return sorted(scored, key=lambda item: -item[1])
 
 
-def evaluate_ngram(text=None, level="char", orders=None, min_freq=None) -> list[dict]:
-    """Fit n-gram models of each order on the train split of ``text`` (a path; None: the bundled
-    Shakespeare) and measure validation and test: one dict per order with ``bits_per_token``,
-    ``perplexity`` and ``bits_per_char`` (total bits over the split's characters) per split."""
-    corpus: Corpus = load_corpus(text)
+def evaluate_ngram(text=None, level="char", orders=None, min_freq=None, *, tokenizer=None) -> list[dict]:
+    """Fit n-gram models of each order on the train split of ``text`` (a ``Corpus``, a path, or
+    None: the bundled Shakespeare) and measure validation and test: one dict per order with
+    ``bits_per_token``, ``perplexity`` and ``bits_per_char`` (total bits over the split's
+    characters) per split. ``tokenizer``: one already fitted on that train split (a recurrent
+    model's, so that both share the vocabulary without fitting it twice)."""
+    corpus: Corpus = text if isinstance(text, Corpus) else load_corpus(text)
     orders = [DEFAULT_ORDER.get(level, 3)] if orders is None else list(orders)
-    tok = make_tokenizer(level, min_freq).fit(corpus.train)
+    tok = make_tokenizer(level, min_freq).fit(corpus.train) if tokenizer is None else tokenizer
     train = tok.encode(corpus.train)
     results = []
     for order in orders:

@@ -14,9 +14,9 @@ import numpy as np
 
 from unrolled.nn.layers import Dropout, Embedding, Linear
 from unrolled.nn.module import Module
-from unrolled.nn.recurrent import GRU, LSTM, RNN
+from unrolled.nn.recurrent import LAYERS
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = LAYERS  # user-facing cell name -> recurrent layer, one registry for the library
 
 
 class RecurrentLM(Module):

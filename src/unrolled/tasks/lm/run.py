@@ -55,7 +55,7 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
     echo(f"test:       perplexity {test['perplexity']:.3f}, {unit} {test['bits_per_char']:.4f}")
     if ngram_order is not None:
         order = DEFAULT_ORDER[lm.level] if ngram_order == "default" else ngram_order
-        row = evaluate_ngram(text, level=lm.level, orders=[order], min_freq=lm.tokenizer_.min_freq)[0]
+        row = evaluate_ngram(corpus, level=lm.level, orders=[order], tokenizer=lm.tokenizer_)[0]
         metrics["ngram"] = {k: row[k] for k in ("order", "vocab_size", "validation", "test")}
         echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
              f"{unit} {row['test']['bits_per_char']:.4f}")
