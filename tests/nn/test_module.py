@@ -270,11 +270,11 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path.parent / "evil.npz").write_bytes((tmp_path / name).read_bytes())  # outside the directory
     for arrays in ("../evil.npz", str(tmp_path.parent / "evil.npz"), "module-0000000g.npz", 3):
         _edit(tmp_path, arrays=arrays)
-        with pytest.raises(ValueError, match="not a module saved by unrolled"):
+        with pytest.raises(ValueError, match="names its arrays .*it was edited: save again"):
             m.load(tmp_path)
 
     _edit(tmp_path, arrays="module-00000000.npz")  # a valid name with no file behind it
-    with pytest.raises(ValueError, match="cannot read the arrays.*save the module again"):
+    with pytest.raises(ValueError, match="are missing; save again"):
         m.load(tmp_path)
 
     meta = _edit(tmp_path, arrays=name)

@@ -15,7 +15,7 @@ from unrolled.tasks import registry
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.tasks.forecast.network import ManyToOne
 from unrolled.train.hyperparams import Hyper, whole
-from unrolled.train.trainer import Trainer, index_batches
+from unrolled.train import Trainer, index_batches
 
 sklearn_base = pytest.importorskip("sklearn.base")
 

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from unrolled.train.trainer import TrainConfig, Trainer, index_batches, load_checkpoint, save_checkpoint
+from unrolled.train import TrainConfig, Trainer, index_batches
+from unrolled.train.checkpoint import load_checkpoint, save_checkpoint
 from unrolled.tasks.forecast.network import ManyToOne
 from unrolled.nn.losses import MSELoss
 

@@ -7,7 +7,7 @@ from toys import N_SEG, FakeWorld, same_params, stream_task
 from unrolled.train import optim
 from unrolled.train.config import TrainConfig
 from unrolled.train.hooks import GradNormProbe, grad_norm, on
-from unrolled.train.trainer import Trainer
+from unrolled.train import Trainer
 from unrolled.train.world import AverageGradients, SingleProcess
 
 BASE = dict(optimizer="sgd", lr=0.05, clip_norm=None, epochs=2, patience=None, shuffle=False, progress=False)

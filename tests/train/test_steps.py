@@ -9,7 +9,7 @@ import pytest
 from toys import N_SEG, same_params, stream_task
 
 from unrolled.train.config import TrainConfig
-from unrolled.train.trainer import Trainer
+from unrolled.train import Trainer
 
 BASE = dict(optimizer="adam", lr=1e-2, clip_norm=0.5, patience=None, shuffle=False, progress=False, seed=3)
 

@@ -170,8 +170,9 @@ def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_si
     again after clipping."""
     from unrolled.tasks.forecast.network import ManyToOne
     from unrolled.nn.losses import MSELoss
+    from unrolled.train.config import TrainConfig
     from unrolled.train.hooks import GradNormProbe
-    from unrolled.train.trainer import TrainConfig, Trainer
+    from unrolled.train import Trainer
 
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps={steps!r} is invalid; use a whole number of training steps >= 1")

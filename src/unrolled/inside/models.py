@@ -61,7 +61,7 @@ def explain_model(model, csv=None, start=None, end=None, text=None, out=None, ec
         names = [run.write_figure(f"gates_{part}.png", fig).name for part, fig in figures.items()]
         arrays = flatten(rec)
         arrays.update(x=x, labels=labels.astype(str), series=series)
-        run.write("gates.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+        run.write("gates.npz", lambda f: np.savez(f, **arrays))
         run.write_text("gates.json", json.dumps({
             "model": str(model), "task": est.task, "cell": layer.cell.family, "steps": len(labels),
             "arrays": "<part>/<name> (T, 1, H) for every gate, pre-activation, c and h; y (T, 1, dirs*H); "

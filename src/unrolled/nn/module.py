@@ -21,18 +21,13 @@ built with the same hyperparameters. No pickle either way.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import re
-import secrets
-import tempfile
-import zipfile
 
 import numpy as np
 
+from unrolled.files import load_store, save_store
+
 FORMAT = "unrolled.module/1"
-_ARRAYS_NAME = re.compile(r"module-[0-9a-f]{8}\.npz")  # the only arrays file ``save`` writes
 
 
 class Module:
@@ -173,24 +168,10 @@ class Module:
     # -- files ---------------------------------------------------------------------------------
     def save(self, directory) -> pathlib.Path:
         """Write the parameters to ``directory``: ``module.json`` (class, keys, shapes, dtypes)
-        naming a fresh ``module-<token>.npz``. The arrays go first under a new name, then the
-        JSON is replaced in one rename, so a crash leaves the previous save whole. Returns the
-        JSON's path."""
-        directory = pathlib.Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        json_path = directory / "module.json"
-        try:
-            old = _read_meta(json_path)["arrays"]  # validated: a bare name inside directory
-        except ValueError:  # none yet, or unreadable: nothing to clean up
-            old = None
+        naming a fresh ``module-<token>.npz``, atomically (``unrolled.files.save_store``): a crash
+        leaves the previous save whole. Returns the JSON's path."""
         state = self.state_dict()
-        arrays_name = f"module-{secrets.token_hex(4)}.npz"
-        atomic_write(directory / arrays_name, lambda f: np.savez(f, **state))
-        meta = {"format": FORMAT, "class": type(self).__name__, "arrays": arrays_name, "params": _spec(state)}
-        atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
-        if old and old != arrays_name:
-            (directory / old).unlink(missing_ok=True)
-        return json_path
+        return save_store(directory, "module", state, {"class": type(self).__name__, "params": _spec(state)}, FORMAT)
 
     def load(self, directory) -> "Module":
         """Read what ``save`` wrote to ``directory`` into this module, in place.
@@ -201,16 +182,13 @@ class Module:
         nothing changes unless everything fits.
         """
         directory = pathlib.Path(directory)
-        meta = _read_meta(directory / "module.json")
+        arrays, meta = load_store(directory, "module", FORMAT, "saved module",
+                                  "call module.save(directory) first, or point to the directory it wrote")
         name = type(self).__name__
-        if meta["class"] != name:
-            raise ValueError(f"{directory} holds a saved {meta['class']}, not a {name}; load it into a {meta['class']}")
-        try:
-            with np.load(directory / meta["arrays"], allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:  # not an .npz
-            raise ValueError(f"cannot read the arrays of {directory / 'module.json'}: {e}; save the module again") from None
-        if _spec(arrays) != meta["params"]:
+        if meta.get("class") != name:
+            raise ValueError(f"{directory} holds a saved {meta.get('class')}, not a {name}; load it into a "
+                             f"{meta.get('class')}")
+        if _spec(arrays) != meta.get("params"):
             raise ValueError(f"the arrays in {directory} do not match module.json (edited, or mixed "
                              "with another save); save the module again")
         not_float = sorted(k for k, a in arrays.items() if a.dtype.kind != "f")
@@ -227,21 +205,6 @@ class Module:
         return self.forward(*args, **kwargs)
 
 
-def atomic_write(path: pathlib.Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved model is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _spec(arrays: dict) -> dict:
     """What a file must agree on: ``{key: {"shape": [...], "dtype": name}}`` (JSON-ready)."""
     return {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in arrays.items()}
@@ -254,21 +217,3 @@ def _mismatch(saved: dict, here: dict) -> str:
               f"{tuple(here[k]['shape'])}" for k in here if k in saved and saved[k] != here[k]]
     words = ([f"missing {missing}"] if missing else []) + ([f"unexpected {unexpected}"] if unexpected else [])
     return "; ".join(words + differ)
-
-
-def _read_meta(path: pathlib.Path) -> dict:
-    """``module.json`` checked for its format, with ``arrays`` a bare file name ``save`` could
-    have written: a name read from a file never reaches outside its directory."""
-    if not path.is_file():
-        raise ValueError(f"no saved module at {path}; call module.save(directory) first, or point to "
-                         "the directory it wrote (it holds module.json and module-*.npz)")
-    try:
-        meta = json.loads(path.read_text())
-        ok = (meta["format"] == FORMAT and isinstance(meta["class"], str)
-              and isinstance(meta["arrays"], str) and _ARRAYS_NAME.fullmatch(meta["arrays"])
-              and isinstance(meta["params"], dict))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"cannot read {path}: {e!r}; save the module again") from None
-    if not ok:
-        raise ValueError(f"{path} is not a module saved by unrolled {FORMAT}; save the module again")
-    return meta

@@ -29,11 +29,12 @@ from typing import ClassVar
 import numpy as np
 
 from unrolled.nn.recurrent import LAYERS
-from unrolled.train.trainer import load_checkpoint, save_checkpoint  # TEMP: train.checkpoint
-from unrolled.train.trainer import TrainConfig  # TEMP: train.config
+from unrolled.files import load_store, save_store
+from unrolled.train.config import TrainConfig
 from unrolled.train.hyperparams import Hyper, fraction, optional_flag, positive, whole
 
 ESTIMATOR_FILE = "estimator"  # <dir>/estimator.json names the arrays of every task's saved model
+FORMAT = "unrolled-estimator-1"
 
 
 def network_hyperparams(cell="lstm", hidden_size=32, num_layers=1, dropout=0.0, *, why_hidden="",
@@ -205,12 +206,13 @@ class TaskEstimator:
         arrays.update(extra_arrays)
         meta = {"task": self.task, "params": params, "learned": {k: getattr(self, k, None) for k in self.learned},
                 **extra_meta}
-        return save_checkpoint(path, ESTIMATOR_FILE, arrays, jsonable(meta))
+        return save_store(path, ESTIMATOR_FILE, arrays, jsonable(meta), FORMAT)
 
     @classmethod
     def load(cls, path):
         """An estimator ``save``d to ``path``: it predicts exactly as the saved one did."""
-        arrays, meta = load_checkpoint(path, ESTIMATOR_FILE)
+        arrays, meta = load_store(path, ESTIMATOR_FILE, FORMAT, "saved model",
+                                  "give the model/ directory of a training run's --out (or the --out itself)")
         if meta.get("task") != cls.task:
             raise ValueError(f"{path} holds a {meta.get('task')!r} model, not a {cls.task!r} one; open it with "
                              "unrolled.load(path), which picks the task")

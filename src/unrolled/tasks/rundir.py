@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
-import tempfile
 
+from unrolled.files import atomic_write, read_json
 from unrolled.tasks.base import ESTIMATOR_FILE, jsonable
 
 
@@ -44,22 +43,16 @@ class RunDir:
         return self.path / "checkpoints"
 
     def write(self, name: str, write) -> pathlib.Path:
-        """``write(temporary path)`` then rename it to ``out/name``; OSError -> ValueError naming --out."""
+        """``write(binary file)`` to ``out/name``, whole or not at all (``unrolled.files.atomic_write``);
+        OSError -> ValueError naming --out."""
         target = self.path / name
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
         try:
-            write(tmp)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
-            os.replace(tmp, target)
+            return atomic_write(target, write)
         except OSError as e:
             raise ValueError(f"cannot write {target} ({e}); choose another --out") from None
-        finally:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-        return target
 
     def write_text(self, name: str, text: str) -> pathlib.Path:
-        return self.write(name, lambda tmp: pathlib.Path(tmp).write_text(text))
+        return self.write(name, lambda f: f.write(text.encode()))
 
     def write_metrics(self, metrics: dict, estimator=None, data: dict | None = None) -> pathlib.Path:
         """``metrics.json``: the task's numbers, the estimator's configuration and the data periods."""
@@ -72,10 +65,10 @@ class RunDir:
         return self.write_text("metrics.json", json.dumps(jsonable(record), indent=2))
 
     def write_figure(self, name: str, fig) -> pathlib.Path:
-        return self.write(name, lambda tmp: fig.savefig(tmp, format=pathlib.Path(name).suffix[1:]))
+        return self.write(name, lambda f: fig.savefig(f, format=pathlib.Path(name).suffix[1:]))
 
     def write_csv(self, name: str, frame, **kw) -> pathlib.Path:
-        return self.write(name, lambda tmp: frame.to_csv(tmp, **kw))
+        return self.write(name, lambda f: frame.to_csv(f, **kw))
 
 
 def add_run_flags(parser, outputs: str) -> None:
@@ -104,13 +97,7 @@ def model_dir(path) -> pathlib.Path:
 def saved_task(path) -> str:
     """The task name recorded in the saved estimator at ``path`` (a model directory)."""
     meta_path = pathlib.Path(path) / f"{ESTIMATOR_FILE}.json"
-    try:
-        with open(meta_path, "rb") as f:
-            raw = f.read(1 << 24)  # a model's JSON is small; never read without bound
-        meta = json.loads(raw)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {meta_path} ({e}); point to a directory written by unrolled") from None
-    task = meta.get("task") if isinstance(meta, dict) else None
+    task = read_json(meta_path, "a model directory").get("task")
     if not isinstance(task, str):
         raise ValueError(f"{meta_path} names no task; point to a model directory written by unrolled")
     return task

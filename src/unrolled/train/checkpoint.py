@@ -16,77 +16,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import secrets
-import tempfile
 
 import numpy as np
+
+from unrolled.files import load_store, save_store
 
 FORMAT = "unrolled-checkpoint-1"
 
 
-# -- atomic files -------------------------------------------------------------------------------
-def _atomic_write(path: pathlib.Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
+# -- the files: one store per checkpoint (unrolled.files) ---------------------------------------
 def save_checkpoint(directory, name: str, arrays: dict[str, np.ndarray], meta: dict) -> pathlib.Path:
-    """Write ``<name>.json`` (``meta``) naming a fresh ``<name>-<token>.npz`` (``arrays``).
-
-    The arrays go first under a new name, then the JSON is replaced in one rename: until that
-    rename the old JSON still names the old arrays, so nothing already saved is ever lost.
-    """
-    directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path = directory / f"{name}.json"
-    try:
-        old = json.loads(json_path.read_text()).get("arrays")
-    except (OSError, ValueError, AttributeError):  # none yet, or unreadable: nothing to clean up
-        old = None
-    arrays_name = f"{name}-{secrets.token_hex(4)}.npz"
-    _atomic_write(directory / arrays_name, lambda f: np.savez(f, **arrays))
-    text = json.dumps({"format": FORMAT, "arrays": arrays_name, **meta}, indent=1, allow_nan=True)
-    _atomic_write(json_path, lambda f: f.write(text.encode()))
-    if old and old != arrays_name:
-        (directory / old).unlink(missing_ok=True)
-    return json_path
-
-
-def _read_json(path: pathlib.Path) -> dict:
-    try:
-        return json.loads(pathlib.Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read checkpoint {path}: {e}; point to a directory written by "
-                         "unrolled (it holds <name>.json and <name>-*.npz)") from None
+    """Write ``<name>.json`` (``meta``) naming a fresh ``<name>-<token>.npz`` (``arrays``),
+    atomically: until the JSON's rename the old one still names the old arrays, so nothing
+    already saved is ever lost (``unrolled.files.save_store``)."""
+    return save_store(directory, name, arrays, meta, FORMAT)
 
 
 def load_checkpoint(directory, name: str) -> tuple[dict[str, np.ndarray], dict]:
     """``(arrays, meta)`` of the checkpoint ``name`` in ``directory``; ValueError if absent or broken."""
-    directory = pathlib.Path(directory)
-    json_path = directory / f"{name}.json"
-    if not json_path.is_file():
-        raise ValueError(f"no checkpoint {json_path}; train first, or point to the directory that holds {name}.json")
-    meta = _read_json(json_path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{json_path} is not an unrolled checkpoint (format {meta.get('format')!r})")
-    try:
-        with np.load(directory / meta["arrays"], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"cannot read the arrays of checkpoint {json_path}: {e}") from None
-    return arrays, meta
+    return load_store(directory, name, FORMAT, "checkpoint",
+                      f"train first, or point to the directory that holds {name}.json")
 
 
 # -- the optimizer ------------------------------------------------------------------------------

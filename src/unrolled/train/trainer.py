@@ -48,14 +48,14 @@ import numpy as np
 
 from unrolled.nn.module import Module
 from unrolled.train import optim
-from unrolled.train.batches import END, BatchStream, index_batches
+from unrolled.train.batches import END, BatchStream
 from unrolled.train.checkpoint import (load_checkpoint, random_state, restore_trainer, save_checkpoint,
                                        trainer_state)
 from unrolled.train.config import TrainConfig
 from unrolled.train.hooks import check_hook
 from unrolled.train.world import AverageGradients, SingleProcess, check_world
 
-__all__ = ["Trainer", "TrainConfig", "index_batches", "load_checkpoint", "save_checkpoint"]
+
 
 
 class Trainer:

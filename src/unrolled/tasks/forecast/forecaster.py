@@ -21,7 +21,7 @@ import pandas as pd
 
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.hyperparams import Hyper, anything, flag_value, fraction, text, whole
-from unrolled.train.trainer import Trainer, index_batches
+from unrolled.train import Trainer, index_batches
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
 from unrolled.tasks.forecast.frame import calendar_features, prepare, read_csv

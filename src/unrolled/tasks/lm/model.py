@@ -18,7 +18,7 @@ import numpy as np
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.hyperparams import Hyper, whole
-from unrolled.train.trainer import Trainer
+from unrolled.train import Trainer
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
