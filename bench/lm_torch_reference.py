@@ -101,7 +101,7 @@ def train_torch(args, corpus, init_state, V) -> dict:
 def train_unrolled(args, corpus) -> dict:
     lm = LanguageModel("char", args.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                        num_layers=args.num_layers, dropout=0.0, seq_len=args.seq_len, batch_size=args.batch_size,
-                       lr=args.lr, clip_norm=args.clip_norm, max_steps=args.steps, steps_per_epoch=args.eval_every,
+                       lr=args.lr, clip_norm=args.clip_norm, max_steps=args.steps, eval_every=args.eval_every,
                        patience=None, eval_batch_size=args.eval_batch_size, seed=args.seed, progress=False)
     lm.fit(corpus)
     steps = np.minimum(np.arange(1, len(lm.history_) + 1) * args.eval_every, args.steps)

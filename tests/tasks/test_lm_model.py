@@ -103,7 +103,7 @@ def test_an_epoch_may_stop_mid_pass_and_the_next_continues_with_the_state(monkey
     LanguageModel(**TINY, epochs=1).fit(VERSE)
     n = len(calls)  # segments in one pass over the streams
     calls.clear()
-    lm = LanguageModel(**TINY, steps_per_epoch=3, max_steps=n + 2).fit(VERSE)
+    lm = LanguageModel(**TINY, eval_every=3, max_steps=n + 2).fit(VERSE)
     assert len(calls) == n + 2 and len(lm.history_) == -(-(n + 2) // 3)
     assert same(calls[3]["in"], calls[2]["out"])  # across the epoch boundary
     assert calls[n]["in"] is None  # wrapped around to the start of the streams: zero state
@@ -203,7 +203,7 @@ def test_save_then_load_gives_the_same_scores_and_samples(fitted, tmp_path):
 
 
 def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
-    params = {**TINY, "dropout": 0.3, "num_layers": 2, "steps_per_epoch": 4, "epochs": 4, "lr_decay": 0.7}
+    params = {**TINY, "dropout": 0.3, "num_layers": 2, "eval_every": 4, "epochs": 4, "lr_decay": 0.7}
     full = LanguageModel(**params).fit(VERSE)
 
     def crash(row):
@@ -264,7 +264,7 @@ def test_fit_reads_a_path(tmp_path):
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lm")
     (d / "verse.txt").write_text(VERSE * 3)
-    code = main(["lm", "train", "--text", str(d / "verse.txt"), "--max-steps", "6", "--steps-per-epoch", "3",
+    code = main(["lm", "train", "--text", str(d / "verse.txt"), "--max-steps", "6", "--eval-every", "3",
                  "--hidden-size", "16", "--num-layers", "1", "--embedding-dim", "8", "--seq-len", "10",
                  "--batch-size", "4", "--ngram-order", "3", "--out", str(d / "run")])
     assert code == 0

@@ -145,7 +145,7 @@ def test_weight_decay_and_clipping_change_the_run():
 @pytest.mark.parametrize("kw, fix", [
     ({"optimizer": "rmsprop"}, "'sgd', 'adam' or 'adamw'"),
     ({"epochs": 0}, "whole number >= 1"),
-    ({"lr": -1.0}, "positive learning rate"),
+    ({"lr": -1.0}, "use a positive number such as 0.001"),
     ({"schedule": "cosine"}, "'step' or 'exponential'"),
     ({"patience": 0}, "or None for no early stopping"),
     ({"clip_norm": 0.0}, "or None to turn it off"),

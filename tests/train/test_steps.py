@@ -45,8 +45,8 @@ def test_max_steps_stops_a_pass_midway_and_epochs_still_bound_the_run():
 
 @pytest.mark.parametrize("kw, fix", [
     ({"epochs": None}, "set max_steps"),
-    ({"max_steps": 0}, "or None to turn it off"),
-    ({"eval_every": 2.5}, "whole number of optimizer steps"),
+    ({"max_steps": 0}, "or None to let epochs decide"),
+    ({"eval_every": 2.5}, "use a whole number >= 1, or None for one pass per epoch"),
 ])
 def test_bad_step_settings_name_the_fix(kw, fix):
     with pytest.raises(ValueError, match="TrainConfig") as e:

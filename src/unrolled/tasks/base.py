@@ -22,7 +22,6 @@ in ``_``; ``fit`` returns ``self``.
 from __future__ import annotations
 
 import inspect
-import math
 import pathlib
 from typing import ClassVar
 
@@ -31,7 +30,7 @@ import numpy as np
 from unrolled.nn.recurrent import LAYERS
 from unrolled.files import load_store, save_store
 from unrolled.train.config import TrainConfig
-from unrolled.train.hyperparams import Hyper, fraction, optional_flag, positive, whole
+from unrolled.train.hyperparams import Hyper, fraction, nonnegative, optional_flag, positive, whole
 
 ESTIMATOR_FILE = "estimator"  # <dir>/estimator.json names the arrays of every task's saved model
 FORMAT = "unrolled-estimator-1"
@@ -55,16 +54,19 @@ def training_hyperparams(*, epochs, batch_size, lr, clip_norm, patience, why_epo
         "epochs": Hyper(epochs, f"most passes over the training data{why_epochs}", whole()),
         "batch_size": Hyper(batch_size, f"examples per optimizer step{why_batch}", whole()),
         "optimizer": Hyper(optimizer, "the optimizer", choices=("sgd", "adam", "adamw")),
-        "lr": Hyper(lr, f"learning rate{why_lr}", positive()),
+        "lr": Hyper(lr, f"learning rate{why_lr}", positive(example=lr)),
         "lr_decay": Hyper(1.0, "multiply the learning rate by this after every epoch (1 keeps it constant)",
                           fraction(0, 1, closed_low=False, closed_high=True, example=0.5)),
         "weight_decay": Hyper(0.0, "L2 penalty on the weights (0 = off; seed 001's remedy for overfitting)",
-                              lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
-                              and math.isfinite(v) and v >= 0 else _fix("use a number >= 0")),
+                              nonnegative()),
         "clip_norm": Hyper(clip_norm, f"bound on the joint gradient norm, seed 004's remedy for exploding "
                                       f"gradients{why_clip}", positive(none="for no clipping")),
         "patience": Hyper(patience, f"epochs without a better validation loss before stopping{why_patience}",
                           whole(none="for no early stopping")),
+        "max_steps": Hyper(None, "stop after this many optimizer steps in all (None: epochs decide; when set, "
+                                 "epochs is not used)", whole(none="to let epochs decide")),
+        "eval_every": Hyper(None, "validate, checkpoint and count an epoch every this many optimizer steps "
+                                  "(None: once per pass over the data)", whole(none="for once per pass")),
         "max_minutes": Hyper(None, "wall-clock budget of fit, validation included (None: no limit)",
                              positive(none="for no time limit"), type=float),
         "seed": Hyper(0, "seeds weights, dropout and shuffling: the same seed gives the same model", whole(0)),
@@ -73,10 +75,6 @@ def training_hyperparams(*, epochs, batch_size, lr, clip_norm, patience, why_epo
         "checkpoint_dir": Hyper(None, "where the engine writes its best / last checkpoints (needed to resume)",
                                 flag=None),
     }
-
-
-def _fix(message):
-    raise ValueError(message)
 
 
 RUN_ONLY = ("checkpoint_dir", "progress")  # how one run goes, not what the model is: never saved
@@ -156,7 +154,8 @@ class TaskEstimator:
         """The engine's configuration from the shared hyperparameters; ``task`` adds or overrides
         (e.g. ``shuffle=False`` for streams)."""
         config = dict(
-            epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+            epochs=None if self.max_steps is not None else self.epochs, max_steps=self.max_steps,
+            eval_every=self.eval_every, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
             weight_decay=self.weight_decay, clip_norm=self.clip_norm,
             schedule=None if self.lr_decay == 1 else "exponential", gamma=self.lr_decay,
             patience=self.patience, seed=self.seed, progress=self.progress,

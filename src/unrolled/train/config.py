@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-
-def _whole(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+from unrolled.train.hyperparams import fraction, nonnegative, positive, validate, whole
 
 
 @dataclass
@@ -42,32 +39,30 @@ class TrainConfig:
     eval_every: int | None = None      # optimizer steps per epoch; None = one whole pass over the batches
 
     def __post_init__(self):
-        def bad(name, fix):
-            raise ValueError(f"TrainConfig: {name}={getattr(self, name)!r} is invalid; {fix}")
+        for name, (check, choices) in _CHECKS.items():
+            validate("TrainConfig", name, getattr(self, name), check, choices)
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("TrainConfig: epochs=None is invalid; use a whole number >= 1, or set max_steps to "
+                             "let it decide")
 
-        for name in ("batch_size", "step_size"):
-            if not _whole(getattr(self, name)):
-                bad(name, "use a whole number >= 1")
-        if self.epochs is None:
-            if self.max_steps is None:
-                bad("epochs", "use a whole number >= 1, or set max_steps to let it decide")
-        elif not _whole(self.epochs):
-            bad("epochs", "use a whole number >= 1")
-        for name in ("max_steps", "eval_every"):
-            if getattr(self, name) is not None and not _whole(getattr(self, name)):
-                bad(name, "use a whole number of optimizer steps >= 1, or None to turn it off")
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            bad("optimizer", "use 'sgd', 'adam' or 'adamw'")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            bad("lr", "use a positive learning rate such as 1e-3")
-        if self.schedule not in (None, "step", "exponential"):
-            bad("schedule", "use None, 'step' or 'exponential'")
-        for name in ("clip_norm", "clip_value"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                bad(name, "use a positive bound, or None to turn it off")
-        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float))
-                                                 and math.isfinite(self.max_seconds) and self.max_seconds > 0):
-            bad("max_seconds", "use a positive number of seconds, or None for no time limit")
-        if self.patience is not None and not _whole(self.patience):
-            bad("patience", "use a whole number of epochs >= 1, or None for no early stopping")
+
+# Each field's check: the same functions every task estimator declares its hyperparameters with.
+_CHECKS = {
+    "epochs": (whole(none="to let max_steps decide"), None),
+    "batch_size": (whole(), None),
+    "optimizer": (None, ("sgd", "adam", "adamw")),
+    "lr": (positive(example=1e-3), None),
+    "momentum": (nonnegative(), None),
+    "weight_decay": (nonnegative(), None),
+    "clip_norm": (positive(none="to turn it off"), None),
+    "clip_value": (positive(none="to turn it off"), None),
+    "schedule": (None, (None, "step", "exponential")),
+    "gamma": (fraction(0, 1, closed_low=False, closed_high=True, example=0.5), None),
+    "step_size": (whole(), None),
+    "patience": (whole(none="for no early stopping"), None),
+    "min_delta": (nonnegative(), None),
+    "seed": (whole(0), None),
+    "max_seconds": (positive(none="for no time limit"), None),
+    "max_steps": (whole(none="to let epochs decide"), None),
+    "eval_every": (whole(none="for one pass per epoch"), None),
+}

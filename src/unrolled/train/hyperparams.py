@@ -38,15 +38,21 @@ class Hyper:
     choices: tuple | None = None
 
     def validate(self, owner: str, name: str, value) -> None:
-        if self.choices is not None and value not in self.choices:
-            names = [repr(c) for c in self.choices]
-            either = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-            raise ValueError(f"{owner}: {name}={value!r} is invalid; use {either}")
-        if self.check is not None:
-            try:
-                self.check(value)
-            except ValueError as e:
-                raise ValueError(f"{owner}: {name}={value!r} is invalid; {e}") from None
+        validate(owner, name, value, self.check, self.choices)
+
+
+def validate(owner: str, name: str, value, check=None, choices=None) -> None:
+    """``value`` against ``choices`` and ``check``; ValueError ``"<owner>: <name>=<value> is
+    invalid; <the fix>"``."""
+    if choices is not None and value not in choices:
+        names = [repr(c) for c in choices]
+        either = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise ValueError(f"{owner}: {name}={value!r} is invalid; use {either}")
+    if check is not None:
+        try:
+            check(value)
+        except ValueError as e:
+            raise ValueError(f"{owner}: {name}={value!r} is invalid; {e}") from None
 
 
 def _fail(fix: str):
@@ -70,7 +76,7 @@ def whole(low: int = 1, none: str | None = None):
     return check
 
 
-def positive(none: str | None = None, upper: float | None = None):
+def positive(none: str | None = None, upper: float | None = None, example: float | None = None):
     """A finite number > 0 (and <= ``upper``); None allowed when ``none`` says what None means."""
 
     def check(v):
@@ -79,9 +85,21 @@ def positive(none: str | None = None, upper: float | None = None):
         ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
         if not ok or (upper is not None and v > upper):
             bound = f" and at most {upper:g}" if upper is not None else ""
-            _fail(f"use a positive number{bound}" + (f", or None {none}" if none else ""))
+            such = f" such as {example:g}" if example is not None else ""
+            _fail(f"use a positive number{bound}{such}" + (f", or None {none}" if none else ""))
 
     check.type, check.none = float, none
+    return check
+
+
+def nonnegative():
+    """A finite number >= 0."""
+
+    def check(v):
+        if not (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+            _fail("use a number >= 0")
+
+    check.type = float
     return check
 
 

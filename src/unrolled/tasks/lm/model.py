@@ -89,11 +89,7 @@ class LanguageModel(TaskEstimator):
                                why_batch=": B parallel streams of the training text",
                                why_lr=": Adam's rate for char models of this size",
                                why_clip=" (Zaremba et al.'s 5)",
-                               why_patience=" (an epoch is steps_per_epoch steps when set)"),
-        "max_steps": Hyper(None, "stop after this many segments (optimizer steps) in all (None: epochs decide)",
-                           whole(none="to let epochs decide")),
-        "steps_per_epoch": Hyper(None, "validate (and checkpoint) every this many steps (None: once per pass "
-                                       "over the text)", whole(none="for one pass over the streams")),
+                               why_patience=" (an epoch is eval_every steps when set)"),
         "min_freq": Hyper(None, "rarer training tokens become <unk> (None: 1 for chars, 3 for words, "
                                 "V = 13,083 on Shakespeare)", whole(none="for the level's default")),
         "eval_batch_size": Hyper(16, "streams when evaluating a split (1 = one exact sequential pass)", whole()),
@@ -137,20 +133,12 @@ class LanguageModel(TaskEstimator):
                              f"{self.batch_size} streams of at least 2; use a smaller batch_size or more text")
         segs = list(segments(batchify(train_ids, self.batch_size), self.seq_len))  # [(x, y) (T, B)]
         n = len(segs)
-        per_epoch = self.steps_per_epoch or n
-        epochs = self.epochs if self.max_steps is None else math.ceil(self.max_steps / per_epoch)
         self.tokenizer_, self.vocab_size_ = tok, tok.vocab_size
         self.net_ = self._build_network()
         val_ids, val_chars = tok.encode(corpus.validation), len(corpus.validation)
         loss_fn = CrossEntropyLoss()
         carried = {"state": None}  # the final hidden state of the last segment trained on
         timing = {"validate": 0.0, "tokens": 0}
-
-        def batches(_rng):
-            # segment numbers of this epoch; an epoch may stop mid-pass and the next continue there
-            done = trainer.steps
-            count = per_epoch if self.max_steps is None else min(per_epoch, self.max_steps - done)
-            return [(done + k) % n for k in range(count)]
 
         def step(k):
             x, y = segs[k]
@@ -169,12 +157,13 @@ class LanguageModel(TaskEstimator):
             timing["validate"] += time.perf_counter() - t0
             return result
 
-        config = self.train_config(epochs=epochs, shuffle=False)  # streams stay in order
+        # The streams stay in order; with eval_every an epoch may end mid-pass and the next continue there.
+        config = self.train_config(shuffle=False, eval_every=self.eval_every or n)
         trainer = Trainer(self.net_, config, checkpoint_dir=self.checkpoint_dir, log=log,
                           extra_state=lambda: {"state": _state_to_json(carried["state"])},
                           load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
         t0 = time.perf_counter()
-        self.history_ = trainer.fit(batches, step, validate, resume=resume)
+        self.history_ = trainer.fit(lambda _rng: range(n), step, validate, resume=resume)
         seconds = time.perf_counter() - t0 - timing["validate"]
         self.steps_ = trainer.steps
         self.best_epoch_ = trainer.best_epoch
@@ -278,7 +267,7 @@ class LanguageModel(TaskEstimator):
         verse = ("Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"
                  "Rough winds do shake the darling buds of May,\nAnd summer's lease hath all too short a date;\n") * 4
         return dict(embedding_dim=4, hidden_size=8, num_layers=1, dropout=0.0, seq_len=8, batch_size=4,
-                    max_steps=6, steps_per_epoch=3, progress=False), verse
+                    max_steps=6, eval_every=3, progress=False), verse
 
     def contract_predictions(self, text):
         return self.token_logprobs(text[:60])
