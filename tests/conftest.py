@@ -2,6 +2,12 @@ import numpy as np
 import pytest
 
 from unrolled.nn import recurrent
+from unrolled.nn.cells import CELLS
+
+# The cells every cell-level test runs on: each registered cell, and those with a compiled kernel
+# (the schedule tests pin the kernel to the reference). A new cell file joins both by registering.
+MODES = tuple(CELLS)
+COMPILED = tuple(name for name, cell in CELLS.items() if cell.kernel is not None)
 
 
 def make_layer(mode, D, H, **kw):

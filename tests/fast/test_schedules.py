@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from unrolled.fast import threads
 from unrolled.fast import schedule
 
-from conftest import as_list, make_layer, random_state
+from conftest import COMPILED, as_list, make_layer, random_state
 
 
 VARIANTS = ["small-loop", "packed-loop", "two-threads", "two-threads-small"]
@@ -15,7 +15,7 @@ DEFAULTS = threads.MIN_ROWS, threads.MIN_WORK  # the library's own thresholds, r
 
 @settings(max_examples=80, deadline=None)
 @given(
-    mode=st.sampled_from(["rnn_tanh", "rnn_relu", "lstm", "gru"]),
+    mode=st.sampled_from(COMPILED),
     B=st.integers(1, 4), T=st.integers(1, 6), D=st.integers(1, 5), H=st.integers(1, 6),
     num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
     residual=st.booleans(), use_lengths=st.booleans(), seed=st.integers(0, 2**16),
@@ -72,7 +72,7 @@ import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("mode", COMPILED)
 def test_wider_batch_with_lengths_equals_reference(mode, variant, monkeypatch):
     set_variant(variant, monkeypatch.setattr)
     _check(mode, 19, 7, 3, 5, 2, True, False, False, True, 11, np.float64)

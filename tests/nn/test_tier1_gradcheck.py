@@ -9,7 +9,7 @@ from unrolled.train.gradcheck import gradcheck
 from unrolled.nn.losses import CrossEntropyLoss, MSELoss
 from unrolled.nn.layers import Dropout, Embedding, Linear, Sequential
 
-from conftest import as_list, make_layer, random_state
+from conftest import MODES, as_list, make_layer, random_state
 
 B, T, D, H = 2, 3, 4, 5
 TOL = 1e-6
@@ -17,7 +17,7 @@ TOL = 1e-6
 
 # --- cells: the reference step ------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("mode", MODES)
 def test_cell_step(mode, rng):
     spec = cells.CELLS[mode]
     G = spec.G
@@ -92,12 +92,12 @@ def layer_check(mode, config, schedule, rng):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("mode", MODES)
 def test_layer_fast(mode, config, rng):
     layer_check(mode, config, "fast", rng)
 
 
-@pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("mode", MODES)
 def test_layer_reference(mode, rng):
     layer_check(mode, dict(num_layers=2, bidirectional=True, lengths=[1, 3]), "reference", rng)
 

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from unrolled.cli import main
 from unrolled.tasks.lm import sampling
@@ -26,6 +25,7 @@ def fitted():
 
 def test_recurrent_lm_matches_torch_on_one_segment_from_a_carried_state():
     """Logits, loss and every gradient of a segment that starts from a carried (detached) state."""
+    torch = pytest.importorskip("torch")
     V, E, H, T, B = 7, 4, 5, 6, 3
     net = RecurrentLM("lstm", V, E, H, num_layers=2, dtype=np.float64, seed=1)
     rng = np.random.default_rng(0)

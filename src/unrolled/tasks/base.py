@@ -40,7 +40,7 @@ def network_hyperparams(cell="lstm", hidden_size=32, num_layers=1, dropout=0.0, 
                         why_dropout="") -> dict[str, Hyper]:
     """The recurrent network's hyperparameters, the same names in every task."""
     return {
-        "cell": Hyper(cell, "recurrent cell", choices=tuple(LAYERS)),
+        "cell": Hyper(cell, "recurrent cell", choices=LAYERS),  # live: a cell registered later is a choice too
         "hidden_size": Hyper(hidden_size, f"hidden units H per layer{why_hidden}", whole()),
         "num_layers": Hyper(num_layers, "stacked recurrent layers", whole()),
         "dropout": Hyper(dropout, f"dropout probability{why_dropout}", fraction(0, 1, example=0.2)),
