@@ -258,7 +258,6 @@ class GRU(Recurrent):
                          bidirectional, residual=residual, dtype=dtype, seed=seed)
 
 
-_Recurrent = Recurrent  # the name unrolled.nn.layers knows it by
 
 
 class _Layers(Mapping):
