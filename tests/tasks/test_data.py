@@ -69,7 +69,8 @@ BAD = {
                     "empty or non-finite value(s), first at data row 8"),
     "non-numeric": (_edit(lambda d: d.__setitem__("Volume", d["Volume"].astype(object).where(d.index != 3, "n.a.x"))),
                     "non-numeric value 'n.a.x' at data row 4"),
-    "unsorted dates": (_edit(lambda d: d.__setitem__("Date", d["Date"].iloc[::-1].to_numpy())),
+    "unsorted dates": (_edit(lambda d: d.__setitem__("Date", d["Date"].iloc[[*range(10), 11, 10, *range(12, 60)]]
+                                                      .to_numpy())),  # newest-first files are now turned around
                        "sort the file by date"),
     "duplicate dates": (_edit(lambda d: d.__setitem__("Date", d["Date"].where(d.index != 5, d["Date"].iloc[4]))),
                         "appears more than once"),

@@ -132,12 +132,15 @@ def test_metrics_and_baselines_on_hand_numbers():
     e = metrics.errors(np.array([13.0, 12.5]), np.array([13.0, 12.0]), np.array([12.0, 13.0]))
     assert e == {"rmse": pytest.approx(np.sqrt(0.125)), "mae": 0.25,
                  "mape": pytest.approx(100 * 0.25 / 12), "direction_accuracy": 1.0}
-    worse = {"model": {"rmse": 2.0, "mae": 1.0}, "persistence": {"rmse": 1.0, "mae": 1.0}}
-    assert "does NOT beat persistence" in metrics.verdict(worse)
-    mixed = {"model": {"rmse": 2.0, "mae": 0.5}, "persistence": {"rmse": 1.0, "mae": 1.0}}
-    assert "beats persistence on MAE but NOT on RMSE" in metrics.verdict(mixed)
-    better = {"model": {"rmse": 0.5, "mae": 0.5}, "persistence": {"rmse": 1.0, "mae": 1.0}}
-    assert metrics.verdict(better).startswith("The model beats persistence (")
+    # the verdict now rests on the Diebold-Mariano test (tests/reliability/test_silent_results.py)
+    table = {"model": {"rmse": 2.0}, "persistence": {"rmse": 1.0}, "moving_average": {"rmse": 3.0}}
+    tests = {"persistence": {"p_value": 0.01, "mean_loss_differential": 3.0},
+             "moving_average": {"p_value": 0.2, "mean_loss_differential": -5.0}}
+    v = metrics.verdict(table, tests)
+    assert "the model is worse than persistence (RMSE 2 vs 1, p = 0.01)" in v
+    assert "is within noise of moving_average (RMSE 2 vs 3, p = 0.2)" in v and "'tomorrow = today' is the better" in v
+    tests["persistence"] = {"p_value": 0.0001, "mean_loss_differential": -3.0}
+    assert "the model beats persistence (RMSE 2 vs 1, p < 0.001)" in metrics.verdict(table, tests)
 
 
 def test_cli_on_a_csv_writes_every_output(tmp_path, capsys):
@@ -150,9 +153,10 @@ def test_cli_on_a_csv_writes_every_output(tmp_path, capsys):
                "--cell", "gru", "--seed", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "moving_average" in printed and re.search(r"The model (beats|does NOT beat) persistence", printed)
-    record = json.loads((out / "metrics.json").read_text())
-    assert set(record) == {"model", "persistence", "moving_average", "config", "data"}
+    assert "moving_average" in printed and re.search(
+        r"the model (beats|is worse than|is within noise of) persistence \(RMSE [0-9.]+ vs [0-9.]+, p", printed)
+    record = json.loads((out / "metrics.json").read_text())  # + the Diebold-Mariano tests behind the verdict
+    assert set(record) == {"model", "persistence", "moving_average", "diebold_mariano", "config", "data"}
     for method in ("model", "persistence", "moving_average"):
         assert set(record[method]) == {"rmse", "mae", "mape", "direction_accuracy"}
     assert record["config"]["task"] == "forecast" and record["config"]["cell"] == "gru"

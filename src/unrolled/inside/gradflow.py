@@ -203,21 +203,47 @@ def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_si
 
 
 # -- unrolled gradflow ------------------------------------------------------------------------------
+# Limits, checked before any work: the H copies of the sequence make memory and time grow as
+# lags x H^2 (about 100 bytes per entry for the LSTM: 2^23 entries take some 800 MB), and the curves
+# have long reached 1e-30 or overflowed before 10,000 steps; the clipping run is 300 steps by default.
+MAX_LAGS = 10_000
+MAX_JACOBIAN_ENTRIES = 1 << 23
+MAX_CLIP_STEPS = 100_000
+
+
 def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, seed=0, clip_steps=300,
                  clip_norm=1.0, csv=None, text=None, out=None, echo=print) -> dict:
     """``unrolled gradflow``: the curves (random init of ``cells``, or the model in ``model`` on the
     last ``lags`` rows of ``csv`` or the first ``lags`` tokens of ``text``), a table, the clipping
     run; with ``out``: gradflow.png / .csv and clipping.png / .csv. ``scales`` multiply ``W_hh``
-    (default 0.5, 1, 2, 4; 1 for a model)."""
+    (default 0.5, 1, 2, 4; 1 for a model). The limits above are checked first."""
+    import math
+
     import pandas as pd
 
     from unrolled.inside.plots import plot_clipping, plot_flow
     from unrolled.tasks.rundir import RunDir
 
-    if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
-        raise ValueError(f"--lags {lags!r} is invalid; use a whole number of steps >= 1, such as 60")
-    if scales is not None and not all(isinstance(s, (int, float)) and s > 0 for s in scales):
-        raise ValueError(f"--scales {scales!r}: every factor on W_hh must be a positive number")
+    def whole(v, low, high):
+        return not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
+
+    if not whole(lags, 1, MAX_LAGS):
+        raise ValueError(f"--lags {lags!r} is invalid; use a whole number of steps from 1 to {MAX_LAGS:,} "
+                         "(MAX_LAGS), such as 60")
+    if not whole(hidden_size, 1, MAX_JACOBIAN_ENTRIES):
+        raise ValueError(f"--hidden-size {hidden_size!r} is invalid; use a whole number >= 1, such as 32")
+    if model is None and lags * hidden_size**2 > MAX_JACOBIAN_ENTRIES:
+        most_lags, most_h = MAX_JACOBIAN_ENTRIES // hidden_size**2, math.isqrt(MAX_JACOBIAN_ENTRIES // lags)
+        raise ValueError(f"--lags {lags} with --hidden-size {hidden_size} makes {lags * hidden_size**2:,} Jacobian "
+                         f"entries (lags x H^2), more than MAX_JACOBIAN_ENTRIES = {MAX_JACOBIAN_ENTRIES:,}; use "
+                         + (f"--lags <= {most_lags:,} or " if most_lags else "") + f"--hidden-size <= {most_h:,}")
+    if not whole(seed, 0, float("inf")):
+        raise ValueError(f"--seed {seed!r} is invalid; use a whole number >= 0")
+    if not whole(clip_steps, 0, MAX_CLIP_STEPS):
+        raise ValueError(f"--clip-steps {clip_steps!r} is invalid; use a whole number from 0 (no clipping run) to "
+                         f"{MAX_CLIP_STEPS:,} (MAX_CLIP_STEPS)")
+    if scales is not None and not all(isinstance(s, (int, float)) and 0 < s < math.inf for s in scales):
+        raise ValueError(f"--scales {scales!r}: every factor on W_hh must be a positive finite number")
     run = None if out is None else RunDir(out)  # before any work
     clip_cell, clip_hidden = "lstm", 32
     if model is not None:

@@ -14,7 +14,8 @@
   their first value. ``seed002_walkthrough`` is the seed's prose transcribed literally, scalar by
   scalar; the table comes from the layer, and the two must agree;
 * the user's own JSON: ``--weights`` a state dict under ``torch.nn``'s names plus ``"cell"``,
-  ``--input`` ``{"x": [...], "h0": [...], "c0": [...]}`` (``load_weights``, ``load_input``).
+  ``--input`` ``{"x": [...], "h0": [...], "c0": [...]}`` (``load_weights``, ``load_input``); each a
+  regular file of at most ``unrolled.files.MAX_JSON_BYTES`` (64 MiB), never a FIFO or a device.
 
 Every table comes from ``unrolled.inside.record``: the layer's weights through the reference
 cells, so what is printed is what the layer computes.
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 
 import numpy as np
 
+from unrolled.files import MAX_JSON_BYTES, open_regular
 from unrolled.nn.cells import CELLS
 from unrolled.nn.recurrent import LAYERS, LSTM, cell_named, make_layer
 from unrolled.inside.record import parts, record
@@ -95,18 +96,35 @@ def seed002_layer(w=SEED002_WEIGHTS) -> LSTM:
 
 # -- the user's numbers ---------------------------------------------------------------------------
 def _read_json(source, flag: str) -> dict:
+    """The JSON object in the file ``source`` (or ``source`` itself, a dict): a regular file (a
+    FIFO or device is refused, never waited on or read without end) of at most ``MAX_JSON_BYTES``."""
     if isinstance(source, dict):
         return source
+    shown = str(source) if len(str(source)) <= 200 else str(source)[:197] + "..."
     try:
-        obj = json.loads(pathlib.Path(source).read_text())
+        with open_regular(source) as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
     except OSError as e:
-        raise ValueError(f"cannot read {flag} {source}: {e.strerror or e}; give the path of a JSON file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{flag} {source} is not valid JSON ({e}); see `unrolled explain --help` "
+        what = "not a regular file (a directory, FIFO or device)" if e.errno is None else (e.strerror or str(e))
+        raise ValueError(f"cannot read {flag} {shown}: {what}; give the path of a JSON file") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise ValueError(f"{flag} {shown} is larger than {MAX_JSON_BYTES >> 20} MiB (unrolled.files.MAX_JSON_BYTES); "
+                         "give a JSON file of one layer's weights or one sequence")
+    try:
+        obj = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"{flag} {shown} is nested too deeply; see `unrolled explain --help` for the expected "
+                         "layout") from None
+    except ValueError as e:  # not JSON, not UTF-8/16/32, a number of too many digits
+        raise ValueError(f"{flag} {shown} is not valid JSON ({_cut(str(e))}); see `unrolled explain --help` "
                          "for the expected layout") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{flag} {source}: expected a JSON object {{...}}, got {type(obj).__name__}")
+        raise ValueError(f"{flag} {shown}: expected a JSON object {{...}}, got {type(obj).__name__}")
     return obj
+
+
+def _cut(text: str, most: int = 120) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _array(value, what: str) -> np.ndarray:

@@ -10,17 +10,30 @@ check; ``unrolled.train.hyperparams``). From that table come::
     __repr__                      the parameters that differ from their defaults
     add_arguments(parser)         the command-line flags with their help (``--hidden-size`` ...)
     train_config(**task)          the mapping onto the training engine's ``TrainConfig``
-    save(dir) / load(dir)         ``estimator.json`` (task, parameters, learned state) + arrays
+    save(dir) / load(dir)         ``estimator.json`` (task, parameters, learned state) + arrays; a
+                                  loaded one is checked (``_check_loaded``), errors name the file
+    make_trainer / check_resume   the engine, its checkpoints carrying these parameters, and the
+                                  check of a resumed run against them before any training
 
 A subclass sets ``task`` (its registry name), ``hyperparams``, ``network_attr`` (the fitted
 network, e.g. ``"model_"``), ``learned`` (JSON-able fitted attributes to save), and implements
 ``fit``, ``_build_network()`` (the untrained network from the parameters and learned state) and,
 for inspection, ``recurrent_layer()`` / ``inside_input(...)`` / ``describe()``. Learned state ends
 in ``_``; ``fit`` returns ``self``.
+
+Resuming (``fit(..., resume=True)``, ``--resume``): every checkpoint carries the estimator's
+parameters (``make_trainer``). Before any training, ``check_resume`` compares them with this
+estimator's: a parameter set explicitly (a keyword to the constructor or ``set_params``, a flag
+typed on the command line) must equal the saved one, else a ValueError names every differing flag
+with both values; a parameter left at its default takes the saved value (and ``check_resume``
+returns those, for the run to say so). Only ``RESUME_MAY_CHANGE`` -- how long to train -- may be
+set to a new value. Refusing, not silently overriding, is the choice: a resumed run cannot
+differ from the one its checkpoint came from without the user seeing it.
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import pathlib
 from typing import ClassVar
@@ -28,8 +41,9 @@ from typing import ClassVar
 import numpy as np
 
 from unrolled.nn.recurrent import LAYERS
-from unrolled.files import load_store, save_store
+from unrolled.files import load_store, read_json, save_store
 from unrolled.train.config import TrainConfig
+from unrolled.train.trainer import Trainer
 from unrolled.train.hyperparams import Hyper, fraction, nonnegative, optional_flag, positive, whole
 
 ESTIMATOR_FILE = "estimator"  # <dir>/estimator.json names the arrays of every task's saved model
@@ -78,6 +92,17 @@ def training_hyperparams(*, epochs, batch_size, lr, clip_norm, patience, why_epo
 
 
 RUN_ONLY = ("checkpoint_dir", "progress")  # how one run goes, not what the model is: never saved
+RESUME_MAY_CHANGE = ("epochs", "max_steps", "max_minutes")  # how long to train: a resumed run may go on longer
+RESUME_STATE = "estimator"  # the key of the parameters in a checkpoint's extra state
+GIVEN = "_given_flags"  # the argparse namespace's record of the flags typed (add_arguments)
+
+
+class SavedStateError(ValueError):
+    """A saved estimator's state is wrong; ``arrays``: in its arrays file (else in its JSON)."""
+
+    def __init__(self, message, *, arrays=False):
+        super().__init__(message)
+        self.arrays = arrays
 
 
 class TaskEstimator:
@@ -112,6 +137,7 @@ class TaskEstimator:
             raise TypeError(f"{name}() got unknown parameter(s) {unknown}; valid ones are {list(self.hyperparams)}")
         for key, h in self.hyperparams.items():
             setattr(self, key, params.get(key, h.default))
+        self._given = frozenset(params)  # set explicitly: a resumed run must agree on these
         self.check_params()
 
     # -- scikit-learn plumbing ----------------------------------------------------------------
@@ -123,6 +149,7 @@ class TaskEstimator:
             if k not in self.hyperparams:
                 raise ValueError(f"{type(self).__name__}: unknown parameter {k!r}; valid ones are {list(self.hyperparams)}")
             setattr(self, k, v)
+        self._given = getattr(self, "_given", frozenset()) | set(params)
         self.check_params()
         return self
 
@@ -167,10 +194,90 @@ class TaskEstimator:
         """The recurrent layer stack of ``cell`` / ``hidden_size`` / ``num_layers`` / ``dropout``."""
         return LAYERS[self.cell](input_size, self.hidden_size, self.num_layers, dropout=self.dropout, **kw)
 
+    def make_trainer(self, net, config=None, *, data=None, extra_state=None, load_extra_state=None,
+                     **kw) -> Trainer:
+        """The engine for ``fit``: a ``Trainer`` writing to ``checkpoint_dir``, whose checkpoints also
+        carry these parameters (and ``data``, a JSON description of what is trained on) for
+        ``check_resume``. ``extra_state`` / ``load_extra_state``: the task's own, as ``Trainer``'s."""
+        record = {"task": self.task, "params": self._saved_params(), "data": jsonable(data)}
+
+        def save():
+            state = dict(extra_state() or {}) if extra_state is not None else {}
+            state[RESUME_STATE] = record
+            return state
+
+        def load(state):
+            saved = (state or {}).get(RESUME_STATE) or {}
+            if saved.get("data") is not None and record["data"] is not None and saved["data"] != record["data"]:
+                raise ValueError(f"--resume: this run was started on {_words(saved['data'])}; now on "
+                                 f"{_words(record['data'])}; resume with the same data (the same --csv and "
+                                 "--test-fraction, or --text), or start a new run in another --out")
+            if load_extra_state is not None:
+                load_extra_state(state)
+
+        return Trainer(net, config or self.train_config(), checkpoint_dir=self.checkpoint_dir, extra_state=save,
+                       load_extra_state=load, **kw)
+
+    def _saved_params(self) -> dict:
+        return jsonable({k: v for k, v in self.get_params().items() if k not in RUN_ONLY})
+
+    def check_resume(self, name: str = "last") -> list[str]:
+        """Before a resumed ``fit``: the parameters saved in ``checkpoint_dir``'s checkpoint against
+        these (module docstring). Raises ValueError naming every explicitly set flag that differs;
+        sets the others to the saved values and returns them as flags (``["--lr 0.01"]``)."""
+        if self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir: the directory the interrupted run wrote to")
+        path = pathlib.Path(self.checkpoint_dir) / f"{name}.json"
+        if not path.is_file():
+            raise ValueError(f"--resume: no checkpoint {path}; resume continues a run interrupted in the same --out "
+                             "(train without --resume first)")
+        meta = read_json(path, "a checkpoint")
+        record = (meta.get("extra") or {}).get(RESUME_STATE) if isinstance(meta.get("extra"), dict) else None
+        if isinstance(record, dict) and isinstance(record.get("params"), dict):
+            if record.get("task") not in (None, self.task):
+                raise ValueError(f"--resume: {path} is a checkpoint of a {record['task']!r} run, not a "
+                                 f"{self.task!r} one; give the --out of a {self.task} run")
+            saved = {k: v for k, v in record["params"].items() if k in self.hyperparams and k not in RUN_ONLY}
+        else:  # a checkpoint from before the parameters were saved: its TrainConfig
+            config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+            saved = {k: config[k] for k in ("batch_size", "optimizer", "lr", "weight_decay", "clip_norm", "patience",
+                                            "seed") if k in config and k in self.hyperparams}
+        now = self._saved_params()
+        differ = [k for k, v in saved.items() if not _same(now.get(k), v)]
+        given = getattr(self, "_given", frozenset())
+        clash = [k for k in differ if k in given and k not in RESUME_MAY_CHANGE]
+        if clash:
+            raise ValueError(f"--resume: this run was started with {self._flags(clash, saved)}; now "
+                             f"{self._flags(clash, now)}; resume with the same flags (or drop them to use the "
+                             "saved ones)")
+        adopted = [k for k in differ if k not in given]
+        for k in adopted:
+            setattr(self, k, saved[k])
+        self.check_params()
+        return [self._flags([k], saved) for k in adopted]
+
+    @classmethod
+    def _flags(cls, keys, values) -> str:
+        """``--lr 0.002 --no-calendar``: ``keys`` with ``values`` as they are typed on the command line."""
+        words = []
+        for k in keys:
+            h, v = cls.hyperparams[k], values.get(k)
+            flag = h.flag or "--" + k.replace("_", "-")
+            if h.flag is None:
+                words.append(f"{k}={v}")
+            elif isinstance(v, bool):
+                words.append(flag if v else "--no-" + flag[2:])
+            elif isinstance(v, (list, tuple)):
+                words.append(f"{flag} {','.join(map(str, v))!r}")
+            else:
+                words.append(f"{flag} {'none' if v is None else v}")
+        return " ".join(words)
+
     # -- command line ---------------------------------------------------------------------------
     @classmethod
     def add_arguments(cls, parser, exclude=()) -> None:
         """One flag per hyperparameter (``--hidden-size``), its help the declared reason."""
+        parser.set_defaults(**{GIVEN: frozenset()})
         for key, h in cls.hyperparams.items():
             if h.flag is None or key in exclude:
                 continue
@@ -182,16 +289,20 @@ class TaskEstimator:
             default_text = "none" if h.default is None else h.default
             if kind is bool:
                 parser.add_argument(flag, dest=key, default=h.default, action=_BooleanFlag,
-                                    help=f"{h.why} (default {default_text})")
+                                    help=f"{h.why} (default {default_text})".replace("%", "%%"))
             else:
                 parser.add_argument(flag, dest=key, default=h.default, type=kind, choices=h.choices,
-                                    metavar=None if h.choices else metavar,
-                                    help=f"{h.why} (default {default_text})")
+                                    metavar=None if h.choices else metavar, action=_Store,
+                                    help=f"{h.why} (default {default_text})".replace("%", "%%"))
 
     @classmethod
     def params_from_args(cls, args) -> dict:
-        """The hyperparameters set by ``add_arguments``'s flags, as keyword arguments."""
-        return {k: getattr(args, k) for k, h in cls.hyperparams.items() if h.flag is not None and hasattr(args, k)}
+        """The hyperparameters set by ``add_arguments``'s flags, as keyword arguments: those typed
+        on the command line (the others are the defaults the estimator fills in itself, or, on
+        ``--resume``, the saved run's), or all of them from a namespace of another parser."""
+        given = getattr(args, GIVEN, None)
+        return {k: getattr(args, k) for k, h in cls.hyperparams.items()
+                if h.flag is not None and hasattr(args, k) and (given is None or k in given)}
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> pathlib.Path:
@@ -209,22 +320,43 @@ class TaskEstimator:
 
     @classmethod
     def load(cls, path):
-        """An estimator ``save``d to ``path``: it predicts exactly as the saved one did."""
+        """An estimator ``save``d to ``path``: it predicts exactly as the saved one did. What it
+        learned is checked first (``_check_loaded``): a ValueError names the file that is wrong."""
         arrays, meta = load_store(path, ESTIMATOR_FILE, FORMAT, "saved model",
                                   "give the model/ directory of a training run's --out (or the --out itself)")
         if meta.get("task") != cls.task:
             raise ValueError(f"{path} holds a {meta.get('task')!r} model, not a {cls.task!r} one; open it with "
                              "unrolled.load(path), which picks the task")
-        self = cls(**meta["params"])
-        for k, v in meta["learned"].items():
-            if k in cls.learned:
-                setattr(self, k, v)
-        self._load_extra(arrays, meta)
-        net = self._build_network()
-        net.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+        files = {False: pathlib.Path(path) / f"{ESTIMATOR_FILE}.json", True: pathlib.Path(path) / meta["arrays"]}
+        try:
+            params, learned = meta.get("params"), meta.get("learned")
+            if not isinstance(params, dict) or not isinstance(learned, dict):
+                raise SavedStateError("its 'params' and 'learned' are not both JSON objects")
+            self = cls(**params)
+            for k, v in learned.items():
+                if k in cls.learned:
+                    setattr(self, k, v)
+            self._load_extra(arrays, meta)
+            self._check_loaded(arrays, meta)
+            net = self._build_network()
+            weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+            try:
+                net.load_state_dict(weights)
+            except ValueError as e:
+                raise SavedStateError(str(e), arrays=True) from None
+        except SavedStateError as e:
+            raise ValueError(f"{files[e.arrays]}: {e}; the saved model was changed or damaged: train and save "
+                             "it again") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
+            raise ValueError(f"{files[False]}: cannot load the saved model ({type(e).__name__}: {e}); it was "
+                             "changed or damaged: train and save it again") from None
         net.eval()
         setattr(self, self.network_attr, net)
         return self
+
+    def _check_loaded(self, arrays: dict, meta: dict) -> None:
+        """Check the learned state just loaded (before the network is built); raise
+        ``SavedStateError`` saying what is wrong. A task with learned arrays overrides this."""
 
     def _save_extra(self) -> tuple[dict, dict]:
         """(arrays, JSON metadata) a task saves beside its network and learned state."""
@@ -280,13 +412,33 @@ def _or_none(kind):
     return convert
 
 
-class _BooleanFlag:
-    """``--name`` / ``--no-name`` (argparse's BooleanOptionalAction, named here for one import)."""
+def _record(namespace, dest) -> None:
+    setattr(namespace, GIVEN, frozenset(getattr(namespace, GIVEN, None) or ()) | {dest})
 
-    def __new__(cls, *args, **kw):
-        import argparse
 
-        return argparse.BooleanOptionalAction(*args, **kw)
+class _Store(argparse.Action):
+    """argparse's ``store``, also recording that the flag was typed (``params_from_args``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _record(namespace, self.dest)
+
+
+class _BooleanFlag(argparse.BooleanOptionalAction):
+    """``--name`` / ``--no-name``, also recording that the flag was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _record(namespace, self.dest)
+
+
+def _words(data) -> str:
+    """A task's JSON description of its data, in words (``rows 4276, dates 1999-01-04 to 2015-12-30``)."""
+    if isinstance(data, dict):
+        return ", ".join(f"{k} {_words(v)}" for k, v in data.items())
+    if isinstance(data, (list, tuple)):
+        return " to ".join(map(str, data))
+    return str(data)
 
 
 def _same(a, b) -> bool:

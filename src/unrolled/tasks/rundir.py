@@ -6,33 +6,129 @@
     out/checkpoints/        the training engine's best / last (``--resume``)
     out/...                 a task's own files (forecast.csv, forecast.png, ...)
 
-Every file is written whole or not at all: into a temporary file beside it, then renamed into
-place, so a reader never sees half a file and a link at the destination is replaced, never
-written through.
+The directory is untrusted input and the only place a run touches:
+
+* Every file is written whole or not at all: into a temporary file beside it, then renamed into
+  place, so a reader never sees half a file and a link at the destination is replaced, never
+  written through. ``model/`` and ``checkpoints/`` must be real directories, not links.
+* One run at a time: the directory is locked (``fcntl.flock`` on ``out/.lock``, which names the
+  process and when it started) from ``RunDir(...)`` until ``close()``, the end of a ``with``
+  block, the object's collection or the process's exit; a second run fails at once, naming the
+  first. The kernel drops the lock of a killed process, so a stale ``.lock`` never blocks.
+* Under the lock, what killed or failed runs left behind is removed: temporary files
+  (``.<name>.<8 chars>.tmp``) in ``out``, ``out/model`` and ``out/checkpoints``, and arrays there
+  (``estimator-<8 hex>.npz``, ``best-`` / ``last-<8 hex>.npz``) that their JSON does not name.
+  Nothing else, nowhere else (``unrolled.files.remove_orphans``).
+* A training run (``training=True``) does not mix with an earlier one: an ``out`` holding
+  ``metrics.json``, ``model/`` or ``checkpoints/`` is refused unless ``resume`` (continue it) or
+  ``overwrite``. ``overwrite`` removes the earlier run's files when the new run opens the
+  directory, before it trains: ``RUN_FILES``, and in ``model/`` and ``checkpoints/`` the stores
+  and their temporary files (the directories too, when that empties them; a link there is
+  removed, never followed). A user's other files stay. If the new run then fails, the directory
+  holds no run, never half of two.
 """
 
 from __future__ import annotations
 
+import datetime
+import gc
 import json
 import math
+import os
 import pathlib
+import re
+import stat
+import weakref
 
-from unrolled.files import atomic_write, read_json
+from unrolled.files import TEMP, arrays_pattern, atomic_write, read_json, remove_orphans
 from unrolled.tasks.base import ESTIMATOR_FILE, jsonable
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
+LOCK_FILE = ".lock"
+CHECKPOINTS = ("best", "last")  # the engine's checkpoints (unrolled.train.trainer)
+RUN_MARKS = ("metrics.json", "model", "checkpoints")  # any of these: out holds an earlier training run
+RUN_FILES = ("metrics.json", "loss.png", "forecast.csv", "forecast.png")  # a training run's own files in out
 
 
 class RunDir:
-    """``out`` made (or checked) before any work, so that a run cannot fail at its end for want
-    of a directory; ValueError naming ``--out`` otherwise."""
+    """``out`` made (or checked) and locked before any work, so that a run cannot fail at its end
+    for want of a directory (module docstring); ValueError naming ``--out`` otherwise.
 
-    def __init__(self, out):
+    ``training``: refuse an earlier run unless ``resume`` or ``overwrite``. ``lock=False`` (a
+    single file written atomically, such as ``forecast predict --out``): no lock and no cleanup.
+    """
+
+    def __init__(self, out, *, training=False, resume=False, overwrite=False, lock=True):
         self.path = pathlib.Path(out)
+        if resume and overwrite:
+            raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"--out {str(self.path)!r} is a file; give a directory to write the results into")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ValueError(f"cannot create the output directory {str(self.path)!r} ({e}); choose another --out") from None
+        self._release = weakref.finalize(self, _DirLock(self.path).release) if lock and fcntl else None
+        try:
+            if training:
+                self._check_earlier_run(resume, overwrite)
+            if self._release is not None:  # only under the lock: no one else is writing here
+                for d, stores in ((self.path, ()), (self.model, (ESTIMATOR_FILE,)), (self.checkpoints, CHECKPOINTS)):
+                    remove_orphans(d, stores)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the lock (also at the end of a ``with`` block, on collection and at exit)."""
+        if self._release is not None:
+            self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check_earlier_run(self, resume: bool, overwrite: bool) -> None:
+        found = [m + ("/" if m != "metrics.json" else "") for m in RUN_MARKS if os.path.lexists(self.path / m)]
+        odd = [d for d in (self.model, self.checkpoints) if os.path.lexists(d) and (d.is_symlink() or not d.is_dir())]
+        if resume:
+            if odd:
+                raise ValueError(f"{odd[0]} is a link or not a directory; --resume continues a run whose model/ and "
+                                 "checkpoints/ are its own directories: choose the run's own --out")
+            return
+        if not found:
+            return
+        if not overwrite:
+            raise ValueError(f"--out {self.path} holds an earlier run ({', '.join(found)}); pass --overwrite to "
+                             "replace it, --resume to continue it, or choose another --out")
+        try:
+            self._remove_earlier_run()
+        except OSError as e:
+            raise ValueError(f"cannot remove the earlier run in {self.path} ({e}); choose another --out") from None
+
+    def _remove_earlier_run(self) -> None:
+        for name in RUN_FILES:
+            p = self.path / name
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+        for d, stores in ((self.model, (ESTIMATOR_FILE,)), (self.checkpoints, CHECKPOINTS)):
+            if d.is_symlink() or (d.exists() and not d.is_dir()):
+                d.unlink()  # the link, never what it points to
+                continue
+            if not d.is_dir():
+                continue
+            ours = [re.compile(re.escape(s) + r"\.json") for s in stores] + [arrays_pattern(s) for s in stores] + [TEMP]
+            for e in os.scandir(d):
+                if (e.is_symlink() or e.is_file(follow_symlinks=False)) and any(p.fullmatch(e.name) for p in ours):
+                    os.unlink(e.path)
+            if not any(d.iterdir()):
+                d.rmdir()
 
     @property
     def model(self) -> pathlib.Path:
@@ -71,12 +167,84 @@ class RunDir:
         return self.write(name, lambda f: frame.to_csv(f, **kw))
 
 
+class _DirLock:
+    """An exclusive, non-blocking ``flock`` on ``directory/.lock``, which holds ``PID TIME``.
+    ``release`` removes the file while still holding the lock; a process that opened it before
+    then finds, after its own ``flock``, that the name now means another file, and tries again.
+    Held by this very process: garbage is collected once first, since a ``RunDir`` that nothing
+    reaches any more (a finished run caught in a reference cycle) releases its lock then."""
+
+    def __init__(self, directory: pathlib.Path):
+        self.path, self.fd = directory / LOCK_FILE, None
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | \
+            getattr(os, "O_CLOEXEC", 0)
+        collected = False
+        for _ in range(20):
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as e:
+                raise ValueError(f"cannot lock --out {directory} ({self.path}: {e}); remove {self.path} if it is a "
+                                 "link, or choose another --out") from None
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise ValueError(f"{self.path} is not a regular file; remove it, or choose another --out")
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _holder(fd)
+                    if holder[0] == os.getpid() and not collected:  # maybe a RunDir of this process that
+                        os.close(fd)                                 # only garbage still holds: collect it
+                        gc.collect()
+                        collected = True
+                        continue
+                    raise ValueError(f"--out {directory} is in use by {holder[1]}; wait for it or choose "
+                                     "another --out") from None
+                try:
+                    now = os.stat(self.path, follow_symlinks=False)
+                except FileNotFoundError:
+                    now = None
+            except BaseException:
+                os.close(fd)
+                raise
+            if now is not None and (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev):
+                break
+            os.close(fd)  # released and removed by its last holder meanwhile: take the new one
+        else:
+            raise ValueError(f"cannot lock --out {directory}: {self.path} keeps changing; choose another --out")
+        since = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {since}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _holder(fd: int) -> tuple[int | None, str]:
+    """``(PID, "process PID (since TIME)")`` from a held lock file, or what is known of it."""
+    try:
+        pid, since = os.pread(fd, 200, 0).decode().strip().split(" ", 1)
+        return int(pid), f"process {int(pid)} (since {since})"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None, "another process (which has not yet written its id)"
+
+
 def add_run_flags(parser, outputs: str) -> None:
-    """``--out``, ``--resume`` and ``--progress``: the same three flags on every training command."""
+    """``--out``, ``--resume``, ``--overwrite`` and ``--progress``: the same flags on every training command."""
     import argparse
 
     parser.add_argument("--out", metavar="DIR", default=None, help=f"directory for {outputs}")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run saved in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the earlier run in --out (its files are removed when this run starts)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar with the running loss (default: only on a terminal)")
 

@@ -1,8 +1,9 @@
 """Checkpoints: atomic ``.json`` + ``.npz`` pairs, and the trainer's state in and out of them.
 
-A checkpoint holds NumPy arrays in a ``.npz`` (loaded with ``allow_pickle=False``) and everything
-else in a ``.json``. Writes are atomic (temporary file, then ``os.replace``): the JSON names its
-arrays file, and a crash at any point leaves the previous checkpoint whole.
+A checkpoint holds NumPy arrays in a ``.npz`` (never unpickled; only the members its JSON lists
+are read) and everything else in a ``.json``. Writes are atomic (temporary file, then
+``os.replace``): the JSON names its arrays file, and a crash at any point leaves the previous
+checkpoint whole. The directory is untrusted: see ``unrolled.files``.
 
 The trainer's checkpoint (``trainer_state`` / ``restore_trainer``) holds the model, the best
 weights, the config, epoch, step count, history, optimizer and scheduler state, the early-stopping

@@ -1,10 +1,17 @@
-"""``TrainConfig``: how the engine trains, every default with its reason."""
+"""``TrainConfig``: how the engine trains, every default with its reason; and the size limit
+every model is checked against before it is built (``MAX_PARAMETERS``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from unrolled.train.hyperparams import fraction, nonnegative, positive, validate, whole
+
+# The most parameters a model may have. Training holds each about five times (the weights, their
+# gradients, Adam's two moments, the best epoch's copy): 100 million float32 parameters are 2 GB
+# before any activation, and a NumPy network that size runs days per epoch on a CPU. Above it, a
+# size flag was almost certainly mistyped (--hidden-size 1000000 asks for 4 x 10^12 weights).
+MAX_PARAMETERS = 100_000_000
 
 
 @dataclass
@@ -37,6 +44,8 @@ class TrainConfig:
     max_seconds: float | None = None   # wall-clock budget of one fit() call, validation included
     max_steps: int | None = None       # stop after this many optimizer steps in all; None = epochs decide
     eval_every: int | None = None      # optimizer steps per epoch; None = one whole pass over the batches
+    log_every: int | None = 100        # progress=None off a terminal: a line to stderr every this many steps instead
+    tokens_per_step: int | None = None  # tokens one step reads (T * B for a language model): tokens/s in that line
 
     def __post_init__(self):
         for name, (check, choices) in _CHECKS.items():
@@ -65,4 +74,27 @@ _CHECKS = {
     "max_seconds": (positive(none="for no time limit"), None),
     "max_steps": (whole(none="to let epochs decide"), None),
     "eval_every": (whole(none="for one pass per epoch"), None),
+    "log_every": (whole(none="for no step lines"), None),
+    "tokens_per_step": (whole(none="to show steps/s only"), None),
 }
+
+
+def recurrent_parameters(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                         directions: int = 1) -> int:
+    """How many parameters a recurrent stack of ``cell`` has (weights and both biases), counted
+    without building it: G gates of ``W_ih`` (G H x D), ``W_hh`` (G H x H) and two biases per layer
+    and direction; the layers above the first read ``directions * H`` inputs."""
+    from unrolled.nn.recurrent import cell_named
+
+    G, H = cell_named(cell).G, int(hidden_size)
+    first = G * H * (int(input_size) + H + 2)
+    rest = G * H * (directions * H + H + 2)
+    return directions * (first + (int(num_layers) - 1) * rest)
+
+
+def check_parameters(count: int, what: str, fix: str) -> None:
+    """ValueError ``"<what> makes ... parameters, more than MAX_PARAMETERS ...; <fix>"`` when
+    ``count`` is above ``MAX_PARAMETERS``: checked before anything is allocated."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{what} makes a model of {count:,} parameters, more than MAX_PARAMETERS = "
+                         f"{MAX_PARAMETERS:,} (training holds each about five times); {fix}")

@@ -32,6 +32,23 @@ passes back to back, so an epoch may end mid-pass and the next continues there -
     hooks: after_epoch
     checkpoint "best" (if better) and "last"   main process only (unrolled.train.checkpoint)
 
+A run that diverges stops with a ValueError that says to lower the learning rate: a non-finite
+training loss, non-finite parameters after an optimizer step, or a non-finite (or overflowing)
+validation loss. It is raised before the epoch's checkpoint, so ``best`` and ``last`` always hold
+the last good state. NumPy's overflow warnings inside a step are silenced: these checks report
+what they meant.
+
+Ctrl-C (SIGINT, in the main thread) during ``fit`` is deferred to the end of the step under way:
+there the engine writes ``last`` -- mid-epoch, with the epoch's partial sums, so that resuming
+continues exactly -- and raises ``TrainingInterrupted`` (a ``KeyboardInterrupt``); a second Ctrl-C
+stops at once. A ``KeyboardInterrupt`` raised from inside a step (another handler, another thread)
+leaves the state torn: nothing is written and ``last`` stays the one saved before.
+
+Where the progress bar is left out because stderr is not a terminal (``progress=None``, the default),
+the main process writes a line to stderr every ``config.log_every`` steps instead: the step, the mean
+loss since the last line, steps/s and, with ``config.tokens_per_step``, tokens/s (a log file or a
+pipe shows progress before the first epoch ends). ``progress=False`` is quiet.
+
 The processes of a data-parallel run form a ``world`` (``unrolled.train.world``; default one
 process): only the main one writes checkpoints, logs and draws the progress bar, and the
 decisions that end an epoch or the run (time, early stopping) are taken together.
@@ -41,7 +58,9 @@ from __future__ import annotations
 
 import math
 import pathlib
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -56,6 +75,42 @@ from unrolled.train.hooks import check_hook
 from unrolled.train.world import AverageGradients, SingleProcess, check_world
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended ``fit``. ``checkpoint_dir`` is where ``last`` lies (None: no checkpoints are
+    kept), ``steps`` the optimizer steps it holds (None: no checkpoint was written yet);
+    ``fit(..., resume=True)`` continues from there exactly."""
+
+    def __init__(self, checkpoint_dir, steps):
+        self.checkpoint_dir, self.steps = checkpoint_dir, steps
+        where = ("no checkpoint was written" if steps is None
+                 else f"{checkpoint_dir}/last holds step {steps}; fit(..., resume=True) continues from there")
+        super().__init__(f"training interrupted; {where}")
+
+
+class _DeferredInterrupt:
+    """While active, the first SIGINT only sets ``requested`` (the loop stops at the next step
+    boundary); a second one raises KeyboardInterrupt at once. Installed only in the main thread
+    over Python's default handler: a program's own handler is left alone."""
+
+    def __init__(self):
+        self.requested, self._previous = False, None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
 
 
 class Trainer:
@@ -104,6 +159,9 @@ class Trainer:
         self.out_of_time = False             # config.max_seconds ran out (in this fit call)
         self._deadline = math.inf            # perf_counter time by which fit must be done
         self._validate_seconds = 0.0         # how long the last validation took
+        self._partial = None                 # a mid-epoch checkpoint's {"count", "total"}, resumed from
+        self._saved_steps = None             # the steps of the last "last" written or loaded
+        self._interrupt = _DeferredInterrupt()
 
     def fit(self, batches, step, validate=None, *, resume: bool = False) -> list[dict]:
         """Train until ``config.epochs``, ``config.max_steps``, early stopping or
@@ -119,11 +177,20 @@ class Trainer:
             self.load(self.checkpoint_dir, "last")
         self.out_of_time, self._validate_seconds = False, 0.0
         self._deadline = math.inf if c.max_seconds is None else time.perf_counter() + c.max_seconds
-        while not self._finished():
-            if self._time_is_up():
-                self.out_of_time = True  # the last epoch ended just in time: no step of another fits
-                break
-            self._epoch(batches, step, validate)
+        self._interrupt = _DeferredInterrupt()
+        with self._interrupt:
+            try:
+                while not self._finished():
+                    if self._time_is_up():
+                        self.out_of_time = True  # the last epoch ended just in time: no step of another fits
+                        break
+                    self._epoch(batches, step, validate)
+                    if self._interrupt.requested:  # during validation: "last" was just written
+                        raise self._interrupted()
+            except TrainingInterrupted:
+                raise
+            except KeyboardInterrupt:  # raised inside a step: its state is torn, keep what is on disk
+                raise self._interrupted() from None
         if c.restore_best and self.best_params is not None:
             self.model.load_state_dict(self.best_params)
         self.model.eval()
@@ -147,36 +214,59 @@ class Trainer:
             if fn is not None:
                 fn(self)
 
+    def _interrupted(self) -> TrainingInterrupted:
+        return TrainingInterrupted(self.checkpoint_dir, self._saved_steps)
+
+    def _diverged(self, what: str, step: int) -> ValueError:
+        """The one message of a run that blew up, and what its checkpoints still hold (nothing is
+        written after it: they keep the last good state)."""
+        if self.checkpoint_dir is None:
+            kept = ""
+        elif self._saved_steps is None:
+            kept = "; no checkpoint was written before it"
+        else:
+            kept = f"; the checkpoint 'last' keeps step {self._saved_steps}, the last good one"
+        return ValueError(f"{what} in epoch {self.epoch + 1} (step {step}); lower the learning rate "
+                          f"(lr={self.config.lr:g}) or clip gradients (clip_norm){kept}")
+
     # -- one step, one epoch ------------------------------------------------------------------
     def _step(self, step, batch) -> float:
         c = self.config
-        self.model.zero_grad()
-        self.loss = loss = float(step(batch))
-        if not math.isfinite(loss):
-            raise ValueError(f"the training loss became {loss} in epoch {self.epoch + 1}; lower the "
-                             f"learning rate (lr={c.lr}) or clip gradients (clip_norm)")
-        self._call("after_backward")
-        if c.clip_value is not None:
-            optim.clip_grad_value_(self.model, c.clip_value)
-        if c.clip_norm is not None:
-            optim.clip_grad_norm_(self.model, c.clip_norm)
-        self._call("after_clip")
-        self.optimizer.step()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the checks below say it
+            self.model.zero_grad()
+            self.loss = loss = float(step(batch))
+            if not math.isfinite(loss):
+                raise self._diverged(f"the training loss became {loss}", self.steps + 1)
+            self._call("after_backward")
+            if c.clip_value is not None:
+                optim.clip_grad_value_(self.model, c.clip_value)
+            if c.clip_norm is not None:
+                optim.clip_grad_norm_(self.model, c.clip_norm)
+            self._call("after_clip")
+            self.optimizer.step()
+            bad = next((k for k, p in self.model.params.items() if not np.isfinite(p).all()), None)
+            if bad is not None:
+                raise self._diverged(f"the training diverged: the optimizer's step made {bad} nan/inf",
+                                     self.steps + 1)
         self.steps += 1
         self._call("after_step")
         return loss
 
     def _train_epoch(self, batches, step) -> float:
-        """Steps until the epoch's end; the mean training loss."""
+        """Steps until the epoch's end (continuing a mid-epoch checkpoint's); the mean training loss."""
         c = self.config
         self.model.train()
-        if c.eval_every is None:
+        partial, self._partial = self._partial, None
+        total, count = (0.0, 0) if partial is None else (float(partial["total"]), int(partial["count"]))
+        if c.eval_every is None and partial is None:
             self.stream.new_pass(batches)  # an epoch is one whole pass
-        limits = [c.eval_every, None if c.max_steps is None else c.max_steps - self.steps,
+        limits = [c.eval_every, None if c.max_steps is None else c.max_steps - (self.steps - count),
                   self.stream.length if c.eval_every is None else None]
         limit = min((n for n in limits if n is not None), default=None)
-        bar = _progress(limit, c.progress if self.world.is_main else False, self._epoch_name())
-        total, count = 0.0, 0
+        terminal = sys.stderr.isatty() if c.progress is None else None
+        bar = _progress(limit, self.world.is_main and (terminal or c.progress), self._epoch_name(), count)
+        lines = self.world.is_main and terminal is False and c.log_every is not None  # a bar's stand-in
+        log = _StepLog(c, self.steps) if lines else None
         try:
             while limit is None or count < limit:
                 if count and self._time_is_up():
@@ -189,6 +279,11 @@ class Trainer:
                 if bar is not None:
                     bar.update()
                     bar.set_postfix(loss=f"{total / count:.4g}")
+                if log is not None:
+                    log.step(self, count, limit)
+                if self._interrupt.requested:  # Ctrl-C: stop here, at a step boundary, resumable
+                    self._save_mid_epoch(total, count)
+                    raise self._interrupted()
         finally:
             if bar is not None:
                 bar.close()
@@ -204,10 +299,16 @@ class Trainer:
         if validate is not None:
             self.model.eval()
             t0 = time.perf_counter()
-            val = validate()
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    val = validate()
+            except OverflowError as e:  # e.g. math.exp of a huge loss for the perplexity
+                raise self._diverged(f"the validation loss overflowed ({e})", self.steps) from None
             self._validate_seconds = time.perf_counter() - t0
             val = dict(val) if isinstance(val, dict) else {"loss": float(val)}
             row.update({f"val_{k}": float(v) for k, v in val.items()})
+            if "val_loss" in row and not math.isfinite(row["val_loss"]):
+                raise self._diverged(f"the validation loss became {row['val_loss']}", self.steps)
         monitored = self.world.broadcast(row.get("val_loss", train_loss))  # one decision for all
         self.epoch += 1
         self.history.append(row)
@@ -235,27 +336,76 @@ class Trainer:
         return f"epoch {self.epoch + 1}" + ("" if epochs is None else f"/{epochs}")
 
     # -- checkpoints --------------------------------------------------------------------------
-    def save(self, directory, name: str = "last", *, ranks: list[dict] | None = None) -> pathlib.Path:
+    def save(self, directory, name: str = "last", *, ranks: list[dict] | None = None,
+             partial: dict | None = None) -> pathlib.Path:
         """Everything the next step depends on, atomically (``unrolled.train.checkpoint``);
-        ``ranks``: every process's random state (default: this process's)."""
+        ``ranks``: every process's random state (default: this process's); ``partial``: the
+        running sums ``{"count", "total"}`` of an epoch interrupted at a step boundary."""
         arrays, meta = trainer_state(self, ranks)
-        return save_checkpoint(directory, name, arrays, meta)
+        if partial is not None:
+            meta["partial"] = partial
+        try:
+            path = save_checkpoint(directory, name, arrays, meta)
+        except OSError as e:  # a full or read-only disk: say which file could not be written
+            if e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), str(pathlib.Path(directory) / f"{name}.json")) from e
+        if name == "last":
+            self._saved_steps = self.steps
+        return path
+
+    def _save_mid_epoch(self, total: float, count: int) -> None:
+        if self.checkpoint_dir is not None:
+            ranks = self.world.gather(random_state(self))
+            if self.world.is_main:
+                self.save(self.checkpoint_dir, "last", ranks=ranks, partial={"count": count, "total": total})
 
     def load(self, directory, name: str = "last") -> "Trainer":
-        """Restore a ``save``d state into this trainer and its model (built with the same shapes)."""
+        """Restore a ``save``d state into this trainer and its model (built with the same shapes);
+        ValueError naming the checkpoint when it is missing, damaged or edited."""
         if directory is None:
             raise ValueError("resume=True needs checkpoint_dir: the directory the interrupted run wrote to")
         arrays, meta = load_checkpoint(directory, name)
-        restore_trainer(self, arrays, meta)
+        try:
+            restore_trainer(self, arrays, meta)
+            partial = meta.get("partial")  # written by an interrupt mid-epoch: the epoch's running sums
+            if partial is not None:
+                count, total = partial["count"], partial["total"]
+                if not (type(count) is int and count >= 0 and type(total) in (int, float)):
+                    raise TypeError(f"partial={partial!r}")
+                partial = {"count": count, "total": float(total)}
+        except (KeyError, TypeError, AttributeError, IndexError) as e:  # a field missing or of the wrong kind
+            raise ValueError(f"the checkpoint {pathlib.Path(directory) / name}.json is damaged or was edited "
+                             f"({type(e).__name__}: {e}); start again without resuming, or into a new "
+                             "directory") from None
+        self._partial, self._saved_steps = partial, self.steps
         return self
 
 
-def _progress(total, enabled, desc):
-    """A tqdm bar for ``total`` steps (None: unknown), or None when off."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
+class _StepLog:
+    """A line to stderr every ``config.log_every`` steps, where no progress bar is drawn."""
+
+    def __init__(self, config: TrainConfig, steps: int):
+        self.every, self.tokens = config.log_every, config.tokens_per_step
+        self.t0, self.steps0, self.losses = time.perf_counter(), steps, []
+
+    def step(self, trainer, count: int, limit) -> None:
+        self.losses.append(trainer.loss)
+        if trainer.steps % self.every:
+            return
+        now = time.perf_counter()
+        rate = (trainer.steps - self.steps0) / max(now - self.t0, 1e-9)
+        speed = f"{rate:,.1f} steps/s" + ("" if self.tokens is None else f", {rate * self.tokens:,.0f} tokens/s")
+        where = f"{count}/{limit}" if limit is not None else f"{count}"
+        print(f"step {trainer.steps}  ({trainer._epoch_name()}, {where})  loss {np.mean(self.losses):.4f}  {speed}",
+              file=sys.stderr, flush=True)
+        self.t0, self.steps0, self.losses = now, trainer.steps, []
+
+
+def _progress(total, enabled, desc, done=0):
+    """A tqdm bar for ``total`` steps (None: unknown) with ``done`` already taken, or None when off."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, leave=False, initial=done)

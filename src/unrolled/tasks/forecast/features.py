@@ -95,3 +95,14 @@ def split_rows(n: int, fraction: float) -> int:
 def origins_between(first_target: int, last_target: int, lookback: int, horizon: int) -> np.ndarray:
     """Origins t whose inputs exist (t >= L) and whose targets t+1..t+h lie in [first, last]."""
     return np.arange(max(lookback, first_target - 1), last_target - horizon + 1)
+
+
+def count_origins(first_target: int, last_target: int, lookback: int, horizon: int) -> int:
+    """``len(origins_between(...))`` without making the array: O(1) for any sizes."""
+    return max(0, last_target - horizon + 1 - max(lookback, first_target - 1))
+
+
+def chunks(n: int, size: int):
+    """``slice``s of ``range(n)``, ``size`` at a time: evaluation in pieces, so that memory grows
+    with ``size``, not with the data."""
+    return (slice(a, min(a + size, n)) for a in range(0, n, size))

@@ -19,18 +19,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
-from unrolled.train.hyperparams import Hyper, anything, flag_value, fraction, text, whole
-from unrolled.train import Trainer, index_batches
+from unrolled.tasks.base import SavedStateError, TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.train.hyperparams import Hyper, anything, flag_value, fraction, optional_flag, text, whole
+from unrolled.train import index_batches
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
-from unrolled.tasks.forecast.frame import calendar_features, prepare, read_csv
+from unrolled.tasks.forecast.frame import calendar_features, date_format_of, prepare, read_csv
 from unrolled.tasks.forecast.network import ManyToOne
+
+EVAL_CHUNK = 4096  # windows forwarded at once when validating and forecasting: memory grows with this, not the data
 
 
 def _columns_list(text):
     """``--features Volume,Open`` -> ["Volume", "Open"]; ``''`` -> [] (no covariates)."""
     return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _date_format():
+    """None, or strptime codes such as ``%d/%m/%Y``."""
+
+    def check(v):
+        if v is not None and not (isinstance(v, str) and "%" in v):
+            raise ValueError("use strptime codes such as '%d/%m/%Y' or '%Y-%m-%d %H:%M', or None to detect the form")
+
+    check.type, check.none = str, "to detect the form"
+    return check
 
 
 class Forecaster(TaskEstimator):
@@ -55,6 +68,10 @@ class Forecaster(TaskEstimator):
         "features": Hyper(None, "covariate columns, comma-separated on the command line, '' for none "
                                 "(None: Volume if present)", anything(), type=_columns_list),
         "date_col": Hyper("Date", "the date column", text()),
+        "date_format": Hyper(None, "how the dates are written, in strptime codes such as %d/%m/%Y (None: ISO "
+                                   "dates as written, d/m/y day- or month-first as the data shows)", _date_format()),
+        "dayfirst": Hyper(None, "read d/m/y dates day-first, 01/02/2010 = 1 February (None: as the data shows; "
+                                "refused when every date could be either)", optional_flag()),
         "calendar": Hyper(True, "add day-of-week and day-of-year encodings of the dates", flag_value()),
         "target_transform": Hyper("log_return", "what the model predicts: prices far above the training "
                                                 "range are reached by returns, not levels", choices=ft.TRANSFORMS),
@@ -79,10 +96,18 @@ class Forecaster(TaskEstimator):
 
     # -- data -> arrays ----------------------------------------------------------------------
     def check(self, df) -> pd.DataFrame:
-        """Read and validate ``df`` (a DataFrame or CSV path) -> the clean frame ``fit`` would use."""
+        """Read and validate ``df`` (a DataFrame or CSV path) -> the clean frame ``fit`` would use;
+        ``frame.attrs["notes"]``: what was detected or turned around (``frame.prepare``)."""
         self.check_params()
         df = read_csv(df)
-        frame = prepare(df, self.date_col, [self.target, *self._columns(df)])
+        hint = date_hint = None
+        if getattr(self, "features_", None) is not None:  # a fitted model: its own columns, not flags
+            hint = (f"this model was trained on the date column {self.date_col!r}, target {self.target!r} and "
+                    f"covariates {self.features_}: give a CSV with those columns (rename them in the file; "
+                    "--date-col, --target and --features are fixed when training)")
+            date_hint = "or give --date-format / --dayfirst"
+        frame = prepare(df, self.date_col, [self.target, *self._columns(df)], date_format=self.date_format,
+                        dayfirst=self.dayfirst, hint=hint, date_hint=date_hint)
         p = frame[self.target].to_numpy()
         if self.target_transform == "log_return" and np.any(p <= 0):
             row = int(np.argmax(p <= 0))
@@ -102,8 +127,11 @@ class Forecaster(TaskEstimator):
             cols.append(calendar_features(frame[self.date_col]))  # (N, 4)
         return np.concatenate(cols, axis=1)
 
-    def _scaled_rows(self, frame) -> np.ndarray:
-        X = (self._rows(frame) - np.asarray(self.x_mean_)) / np.asarray(self.x_std_)  # (N, F)
+    def _scaled_rows(self, frame, rows=None) -> np.ndarray:
+        """The input rows (N, F) standardized: ``rows`` (default ``_rows(frame)``) scaled in place."""
+        X = self._rows(frame) if rows is None else rows  # (N, F)
+        X -= np.asarray(self.x_mean_)
+        X /= np.asarray(self.x_std_)
         bad = ~np.isfinite(X[1:]).all(axis=1)
         if bad.any():
             row = int(np.argmax(bad)) + 1
@@ -114,21 +142,32 @@ class Forecaster(TaskEstimator):
 
     def _cuts(self, n: int, test_fraction=None) -> list[int] | None:
         """Row cuts ``[train | validation (| test)]`` for ``n`` rows, or None if some part would
-        hold no complete window."""
+        hold no complete window. O(1): the windows are counted, not made."""
         L, h = self.lookback, self.horizon
         ends = [n] if test_fraction is None else [ft.split_rows(n, test_fraction), n]
         cuts = [ft.split_rows(ends[0], self.validation_fraction), *ends]
         starts = [1, *cuts[:-1]]
-        if all(len(ft.origins_between(a, b - 1, L, h)) for a, b in zip(starts, cuts)):
+        if all(ft.count_origins(a, b - 1, L, h) for a, b in zip(starts, cuts)):
             return cuts
         return None
+
+    def _rows_needed(self, test_fraction=None) -> int:
+        """The fewest rows with a window in every part: a binary search (every part grows with the
+        rows), O(log) in lookback + horizon -- no loop over row counts, whatever the sizes."""
+        hi = 2 * (self.lookback + self.horizon + 2)
+        while self._cuts(hi, test_fraction) is None:
+            hi *= 2
+        lo = 1  # _cuts(lo) is None: one row holds no window
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self._cuts(mid, test_fraction) is not None else (mid, hi)
+        return hi
 
     def _require_rows(self, n: int, test_fraction=None) -> list[int]:
         """The cuts of ``_cuts``, or a ValueError that says how many rows are needed."""
         cuts = self._cuts(n, test_fraction)
         if cuts is None:
-            need = next(m for m in range(n + 1, 100 * (n + self.lookback + self.horizon + 10))
-                        if self._cuts(m, test_fraction))
+            need = self._rows_needed(test_fraction)
             parts = "training / validation" + (" / test" if test_fraction is not None else "")
             raise ValueError(f"{n} rows are too few for lookback={self.lookback}, horizon={self.horizon} "
                              f"and the {parts} split: need at least {need}; use a longer file or a smaller "
@@ -138,7 +177,10 @@ class Forecaster(TaskEstimator):
     # -- training -----------------------------------------------------------------------------
     def fit(self, df, *, resume=False, log=None) -> "Forecaster":
         """Train on ``df`` (DataFrame or CSV path); its last ``validation_fraction`` drives early
-        stopping. ``resume=True`` continues the run saved in ``checkpoint_dir``. Returns self."""
+        stopping. ``resume=True`` continues the run saved in ``checkpoint_dir`` (its parameters
+        checked first: ``TaskEstimator.check_resume``). Returns self."""
+        if resume:
+            self.check_resume()
         self.features_ = None  # resolved afresh from this df
         frame = self.check(df)
         self.features_ = self._columns(frame)
@@ -149,7 +191,8 @@ class Forecaster(TaskEstimator):
         raw = self._rows(frame)  # (N, F)
         x_scaler = ft.Scaler().fit(raw[1:cut])  # training rows only
         self.x_mean_, self.x_std_ = x_scaler.mean_.tolist(), x_scaler.std_.tolist()
-        X = self._scaled_rows(frame)  # (N, F)
+        X = self._scaled_rows(frame, raw)  # (N, F), raw scaled in place
+        del raw
         L, h = self.lookback, self.horizon
         train_t = ft.origins_between(1, cut - 1, L, h)  # (B_train,)
         val_t = ft.origins_between(cut, n - 1, L, h)  # (B_val,)
@@ -160,7 +203,6 @@ class Forecaster(TaskEstimator):
         y_scaler = ft.Scaler().fit(targets(train_t))
         self.y_mean_, self.y_std_ = y_scaler.mean_.tolist(), y_scaler.std_.tolist()
         Y_train, Y_val = y_scaler.transform(targets(train_t)), y_scaler.transform(targets(val_t))
-        X_val = ft.windows(X, val_t, L)  # (L, B_val, F)
 
         self.n_features_in_ = X.shape[1]
         self.model_ = self._build_network()
@@ -172,23 +214,32 @@ class Forecaster(TaskEstimator):
             self.model_.backward(loss_fn.backward())
             return loss
 
-        def validate():
-            return float(np.mean((self.model_.forward(X_val) - Y_val) ** 2))
+        def validate():  # in chunks: memory grows with EVAL_CHUNK, not the validation rows
+            total = 0.0
+            for part in ft.chunks(len(val_t), EVAL_CHUNK):
+                total += float(np.sum((self.model_.forward(ft.windows(X, val_t[part], L)) - Y_val[part]) ** 2))
+            return total / Y_val.size
 
-        trainer = Trainer(self.model_, self.train_config(), checkpoint_dir=self.checkpoint_dir, log=log)
+        dates = frame[self.date_col]
+        fmt = date_format_of(dates)
+        self.train_period_ = [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[cut - 1]:{fmt}}"]
+        data = {"rows": n, "dates": [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[-1]:{fmt}}"]}
+        trainer = self.make_trainer(self.model_, data=data, log=log)
         self.history_ = trainer.fit(index_batches(len(train_t), self.batch_size), step, validate, resume=resume)
         self.best_epoch_ = trainer.best_epoch
         self.stopped_early_ = trainer.stopped_early
-        self.train_period_ = [str(frame[self.date_col].iloc[0].date()), str(frame[self.date_col].iloc[cut - 1].date())]
         self.tail_ = frame.iloc[-(L + 1):].reset_index(drop=True)  # what predict() starts from
         return self
 
     # -- prediction ---------------------------------------------------------------------------
     def _forecast(self, frame, origins) -> np.ndarray:
-        """Predicted target values (B, h) from each origin row of ``frame``."""
+        """Predicted target values (B, h) from each origin row of ``frame``, ``EVAL_CHUNK`` origins
+        at a time (memory grows with the chunk, not the data)."""
         X = self._scaled_rows(frame)
         self.model_.eval()
-        y = self.model_.forward(ft.windows(X, origins, self.lookback)).astype(np.float64)  # (B, h)
+        y = np.empty((len(origins), self.horizon))  # (B, h)
+        for part in ft.chunks(len(origins), EVAL_CHUNK):
+            y[part] = self.model_.forward(ft.windows(X, origins[part], self.lookback))
         y = y * np.asarray(self.y_std_) + np.asarray(self.y_mean_)
         p = frame[self.target].to_numpy()
         return ft.to_price(p[origins][:, None], y, self.target_transform)
@@ -205,7 +256,7 @@ class Forecaster(TaskEstimator):
         if len(frame) < self.lookback + 1:
             raise ValueError(f"predict needs the last {self.lookback + 1} rows (lookback + 1); got {len(frame)}")
         pred = self._forecast(frame, np.array([len(frame) - 1]))[0, :n]  # (n,)
-        return pd.DataFrame({"step": np.arange(1, n + 1), "date": _next_dates(frame[self.date_col], n),
+        return pd.DataFrame({"step": np.arange(1, n + 1), "date": next_dates(frame[self.date_col], n),
                              "forecast": pred})
 
     def historical_forecasts(self, df, start) -> pd.DataFrame:
@@ -274,7 +325,7 @@ class Forecaster(TaskEstimator):
                 raise ValueError(f"no rows dated from {lo:%Y-%m-%d} to {hi:%Y-%m-%d} (after the first row); the "
                                  f"CSV runs from {dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}")
         x = X[sel][:, None, :].astype(self.recurrent_layer().dtype)  # (T, 1, F)
-        labels = dates.iloc[sel].dt.strftime("%Y-%m-%d").to_numpy()
+        labels = dates.iloc[sel].dt.strftime(date_format_of(dates)).to_numpy()
         return x, labels, frame[self.target].to_numpy()[sel], self.target
 
     # -- persistence (the base class saves parameters, learned state and the network) ----------
@@ -290,19 +341,96 @@ class Forecaster(TaskEstimator):
         return arrays, meta
 
     def _load_extra(self, arrays, meta):
-        tail = pd.DataFrame(arrays["tail"], columns=meta["tail_columns"])
-        tail.insert(0, self.date_col, pd.to_datetime(meta["tail_dates"]))
+        tail, columns, stamps = arrays.get("tail"), meta.get("tail_columns"), meta.get("tail_dates")
+        if not (isinstance(tail, np.ndarray) and tail.dtype.kind == "f" and tail.ndim == 2):
+            what = "missing" if tail is None else f"a {tail.dtype} array of shape {tail.shape}"
+            raise SavedStateError(f"'tail' (the last rows predict starts from) is {what}, not a 2-D float array",
+                                  arrays=True)
+        if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns) and len(set(columns))
+                == len(columns) == tail.shape[1]):
+            raise SavedStateError(f"'tail_columns' {columns!r} are not {tail.shape[1]} distinct column names, one "
+                                  "per column of the arrays' 'tail'")
+        if not (isinstance(stamps, list) and len(stamps) == tail.shape[0] and all(isinstance(d, str) for d in stamps)):
+            raise SavedStateError(f"'tail_dates' is not a list of {tail.shape[0]} dates, one per row of 'tail'")
+        if not np.isfinite(tail).all():
+            raise SavedStateError("'tail' holds NaN or infinite values", arrays=True)
+        dates = pd.to_datetime(pd.Series(stamps), errors="coerce", format="ISO8601")
+        if dates.isna().any() or not (dates.diff().dropna() > pd.Timedelta(0)).all():
+            raise SavedStateError("'tail_dates' are not increasing ISO dates")
+        tail = pd.DataFrame(tail, columns=columns)
+        tail.insert(0, self.date_col, dates.dt.tz_localize(None) if dates.dt.tz is not None else dates)
         self.tail_ = tail
 
+    def _check_loaded(self, arrays, meta):
+        """What ``load`` set, against itself and the parameters: the columns, the scaler's lengths
+        (finite, std > 0), the number of inputs, the tail's rows and columns."""
+        feats = self.features_
+        if not (isinstance(feats, list) and all(isinstance(c, str) and c for c in feats)
+                and len(set(feats)) == len(feats) and self.target not in feats):
+            raise SavedStateError(f"learned 'features_' {feats!r} is not a list of distinct column names")
+        logs = self.covariate_log_
+        if not (isinstance(logs, list) and len(logs) == len(feats) and all(isinstance(b, bool) for b in logs)):
+            raise SavedStateError(f"learned 'covariate_log_' {logs!r} is not {len(feats)} true/false value(s), one "
+                                  "per covariate")
+        F = 1 + len(feats) + (4 if self.calendar else 0)
+        if not (isinstance(self.n_features_in_, int) and not isinstance(self.n_features_in_, bool)
+                and self.n_features_in_ == F):
+            raise SavedStateError(f"learned 'n_features_in_' is {self.n_features_in_!r}; the target, {len(feats)} "
+                                  f"covariate(s) and calendar={self.calendar} make {F}")
+        for name, size in (("x_mean_", F), ("x_std_", F), ("y_mean_", self.horizon), ("y_std_", self.horizon)):
+            v = getattr(self, name)
+            ok = isinstance(v, list) and len(v) == size and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+            if not ok:
+                raise SavedStateError(f"learned {name!r} is {v!r}; it must be {size} finite number(s) ("
+                                      f"{'n_features_in_' if size == F else 'horizon'} = {size})")
+            if name.endswith("std_") and min(v) <= 0:
+                raise SavedStateError(f"learned {name!r} has the value {min(v)}; a standard deviation is > 0")
+        missing = [c for c in [self.target, *feats] if c not in self.tail_.columns]
+        if missing or len(self.tail_) != self.lookback + 1:
+            raise SavedStateError(f"'tail' has {len(self.tail_)} rows of {list(self.tail_.columns)[1:]}; the "
+                                  f"model needs lookback + 1 = {self.lookback + 1} rows of {[self.target, *feats]}")
 
-def _next_dates(dates: pd.Series, n: int) -> pd.DatetimeIndex:
-    """Estimated dates of the next ``n`` rows: business days if the data has no weekend rows,
-    else steps of the median spacing."""
+
+def next_dates(dates: pd.Series, n: int) -> pd.DatetimeIndex:
+    """Estimated dates of the next ``n`` rows, the series' own step on: the frequency pandas infers
+    (business days, hours, month starts, ...), else the median spacing -- business days for daily
+    data without weekend rows, calendar months or years for monthly or yearly spacing. The time of
+    day is kept."""
+    dates = pd.Series(pd.DatetimeIndex(dates))
     last = dates.iloc[-1]
-    if (dates.dt.day_of_week < 5).all() and (dates.diff().dt.days.median() or 1) <= 3:
-        return pd.DatetimeIndex([last + pd.offsets.BDay(k) for k in range(1, n + 1)])
-    step = dates.diff().median() if len(dates) > 1 else pd.Timedelta(days=1)
-    return pd.DatetimeIndex([last + k * step for k in range(1, n + 1)])
+    if len(dates) < 2:
+        return pd.DatetimeIndex([last + pd.Timedelta(days=k) for k in range(1, n + 1)])
+    offset = _inferred_offset(dates.iloc[-200:])
+    if offset is None:
+        step = dates.diff().median()
+        days = step / pd.Timedelta(days=1)
+        if 1 <= days <= 3 and (dates.dt.day_of_week < 5).all():
+            offset = pd.offsets.BDay(1)
+        elif 28 <= days <= 31:
+            offset = pd.DateOffset(months=1)
+        elif 89 <= days <= 92:
+            offset = pd.DateOffset(months=3)
+        elif 365 <= days <= 366:
+            offset = pd.DateOffset(years=1)
+        else:
+            return pd.DatetimeIndex([last + k * step for k in range(1, n + 1)])
+    return pd.DatetimeIndex([last + k * offset for k in range(1, n + 1)])
+
+
+def _inferred_offset(dates: pd.Series):
+    """The frequency pandas infers for ``dates`` as an offset, or None."""
+    import warnings
+
+    if len(dates) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 warns that it will return an offset instead of a string
+        try:
+            freq = pd.infer_freq(pd.DatetimeIndex(dates))
+        except (TypeError, ValueError):
+            return None
+    return None if freq is None else pd.tseries.frequencies.to_offset(freq)
 
 
 def _date(text, flag):

@@ -9,26 +9,61 @@ from unrolled.tasks.rundir import add_run_flags
 
 
 def _train(args) -> int:
+    from unrolled.tasks.lm.corpus import load_corpus
     from unrolled.tasks.lm.run import train_lm
 
-    train_lm(args.text, out=args.out, resume=args.resume, progress=args.progress,
+    params = _checked_params(args)
+    text = args.text if args.encoding is None else load_corpus(args.text, args.encoding)
+    train_lm(text, out=args.out, resume=args.resume, overwrite=args.overwrite, progress=args.progress,
              ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"),
-             **LanguageModel.params_from_args(args))
+             **params)
     return 0
+
+
+def _checked_params(args) -> dict:
+    """The model's flags, each checked naming its flag, and the model's size checked against
+    ``MAX_PARAMETERS``: before the corpus is read or anything is allocated."""
+    from unrolled.train.config import check_parameters, recurrent_parameters
+
+    params = LanguageModel.params_from_args(args)
+    for key, value in params.items():
+        try:
+            LanguageModel.hyperparams[key].validate(LanguageModel.__name__, key, value)
+        except ValueError as e:
+            raise ValueError(f"--{key.replace('_', '-')}: {e}") from None
+    p = {k: params.get(k, h.default) for k, h in LanguageModel.hyperparams.items()}
+    count = recurrent_parameters(p["cell"], p["embedding_dim"], p["hidden_size"], p["num_layers"])
+    check_parameters(count, f"--hidden-size {p['hidden_size']} with --num-layers {p['num_layers']} and "
+                            f"--embedding-dim {p['embedding_dim']} ({p['cell']})",
+                     "use a smaller --hidden-size (or --num-layers, --embedding-dim)")
+    return params
 
 
 def _sample(args) -> int:
     from unrolled.tasks.lm.run import sample_from_dir
+    from unrolled.tasks.lm.sampling import MAX_LENGTH
 
+    if not 1 <= args.length <= MAX_LENGTH:
+        raise ValueError(f"--length {args.length} is invalid; use a whole number of tokens from 1 to {MAX_LENGTH:,} "
+                         "(sampling.MAX_LENGTH)")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed {args.seed} is invalid; use a whole number >= 0, or leave it out for a random one")
     print(sample_from_dir(args.model, args.prime, args.length, temperature=args.temperature,
                           top_k=args.top_k, seed=args.seed))
     return 0
 
 
 def _score(args) -> int:
+    from unrolled.tasks.lm.corpus import read_text
     from unrolled.tasks.lm.run import score_from_dir
 
-    rows = score_from_dir(args.model, sentences=args.sentences or None, text=args.text)
+    if args.text is not None and not args.sentences and args.encoding is not None:
+        rows = score_from_dir(args.model, sentences=[read_text(args.text, args.encoding)])
+        rows[0]["text"] = args.text  # shown by its name, as without --encoding
+    else:
+        if args.encoding is not None:
+            raise ValueError("--encoding is the encoding of --text FILE; leave it out when scoring sentences")
+        rows = score_from_dir(args.model, sentences=args.sentences or None, text=args.text)
     print(f"{'rank':>4}  {'log-prob':>12}  {'perplexity':>11}  {'tokens':>7}  text")
     for k, r in enumerate(rows, start=1):
         shown = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "..."
@@ -38,8 +73,10 @@ def _score(args) -> int:
 
 def _ngram(args) -> int:
     from unrolled.tasks.lm.baseline import evaluate_ngram
+    from unrolled.tasks.lm.corpus import load_corpus
 
-    rows = evaluate_ngram(args.text, level=args.level, orders=args.order, min_freq=args.min_freq)
+    text = args.text if args.encoding is None else load_corpus(args.text, args.encoding)
+    rows = evaluate_ngram(text, level=args.level, orders=args.order, min_freq=args.min_freq)
     first = rows[0]
     print(f"interpolated Kneser-Ney, {first['level']} level, corpus {first['source']}: V={first['vocab_size']} "
           f"(min_freq {first['min_freq']}), {first['train_tokens']:,} training tokens")
@@ -52,6 +89,12 @@ def _ngram(args) -> int:
     return 0
 
 
+def _add_encoding(parser) -> None:
+    parser.add_argument("--encoding", metavar="CODEC", default=None,
+                        help="the --text file's encoding, e.g. latin-1, cp1252, utf-16-le (default: UTF-8, or what "
+                             "its byte-order mark says)")
+
+
 def add_parser(sub) -> None:
     """Add ``lm`` and its subcommands to the top-level subparsers."""
     lm = sub.add_parser("lm", help="language models on the bundled Shakespeare or any UTF-8 text file")
@@ -62,6 +105,7 @@ def add_parser(sub) -> None:
                                             "bits per token and perplexity")
     ngram.add_argument("--text", metavar="FILE", help="a UTF-8 text file, split 90/5/5 by position "
                                                       "(default: the bundled Shakespeare, split by work)")
+    _add_encoding(ngram)
     ngram.add_argument("--level", choices=("char", "word"), default="char", help="tokens (default char)")
     ngram.add_argument("--order", type=int, nargs="+", metavar="N",
                        help="n-gram order(s), one row each (default 7 for char, 3 for word)")
@@ -77,6 +121,7 @@ def add_parser(sub) -> None:
                     "bundled Shakespeare, split by work.")
     train.add_argument("--text", metavar="FILE", help="a UTF-8 text file, split 90/5/5 by position "
                                                       "(default: the bundled Shakespeare, split by work)")
+    _add_encoding(train)
     LanguageModel.add_arguments(train)
     train.add_argument("--ngram-order", type=int, default=None, metavar="N",
                        help="order of the Kneser-Ney baseline reported beside the model, 0 for none "
@@ -101,5 +146,6 @@ def add_parser(sub) -> None:
                                           "natural-log probability and perplexity, most probable first.")
     score.add_argument("--model", required=True, metavar="DIR", help="the --out directory of 'unrolled lm train'")
     score.add_argument("--text", metavar="FILE", help="score this UTF-8 file as one text")
+    _add_encoding(score)
     score.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to score and rank")
     score.set_defaults(func=_score)

@@ -16,21 +16,33 @@ test        4      532,709        Hamlet, Much Ado About Nothing, King Henry IV 
 (Characters of each split's text, works joined by a blank line.) A user's text file is split by
 position instead: the first 90% of its characters for training, the next 5% for validation, the
 last 5% for test, each cut moved forward to the next line break.
+
+A user's file is read as UTF-8, or as the encoding its byte-order mark names (UTF-8 with BOM,
+UTF-16, UTF-32), or as ``encoding`` (``--encoding``: any Python codec, e.g. ``latin-1``,
+``cp1252``, ``utf-16-le``). It must be a regular file (a FIFO or device is refused, never waited
+on or read without end) of at most ``MAX_TEXT_BYTES``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import lzma
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from unrolled.files import open_regular
+
 VALIDATION_WORKS = ("macbeth_gut", "twelfth_night_gut", "richard_ii_gut", "julius_caesar_gut")
 TEST_WORKS = ("hamlet_gut", "much_ado_about_nothing_gut", "henry_iv_part_1_gut", "tempest_gut")
 WORK_SEPARATOR = "\n"  # each work ends with a newline; this adds the blank line between works
 FILE_FRACTIONS = (0.90, 0.05, 0.05)  # train / validation / test of a user's file, by position
+MAX_TEXT_BYTES = 1 << 30  # 1 GiB, 250x the bundled corpus: its token ids alone take 8 GiB; more is a mistake
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE first: it starts as UTF-16 LE's
 
 
 @dataclass(frozen=True)
@@ -83,25 +95,51 @@ def shakespeare() -> Corpus:
     return Corpus(*texts, source="shakespeare")
 
 
-def read_text(path) -> str:
-    """A UTF-8 text file as a string, line breaks made ``\\n``; ValueError says what is wrong with it."""
+def read_text(path, encoding=None) -> str:
+    """A text file as a string, line breaks made ``\\n``: UTF-8, the encoding its byte-order mark
+    names, or ``encoding`` (module docstring); ValueError says what is wrong with it and the fix."""
     p = Path(path)
-    if not p.exists():
-        raise ValueError(f"text file {str(p)!r} not found; pass the path of an existing UTF-8 text file")
-    if not p.is_file():
-        raise ValueError(f"{str(p)!r} is not a file; pass the path of a UTF-8 text file")
-    data = p.read_bytes()
-    if b"\x00" in data:
-        raise ValueError(f"{str(p)!r} looks binary (it contains NUL bytes at offset {data.index(0)}); "
-                         "pass a plain UTF-8 text file")
+    shown = repr(str(p)) if len(str(p)) <= 200 else repr(str(p)[:197] + "...")
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except (LookupError, TypeError, ValueError):
+            raise ValueError(f"--encoding {encoding!r} is unknown; use a Python codec name such as utf-8, utf-16, "
+                             "latin-1 or cp1252") from None
     try:
-        text = data.decode("utf-8-sig")
+        with open_regular(p) as f:
+            if os.fstat(f.fileno()).st_size > MAX_TEXT_BYTES:
+                raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 30} GiB (MAX_TEXT_BYTES); pass a smaller "
+                                 "text file, or a part of it")
+            data = f.read(MAX_TEXT_BYTES + 1)
+    except FileNotFoundError:
+        raise ValueError(f"text file {shown} not found; pass the path of an existing text file") from None
+    except OSError as e:
+        if e.errno is None:  # open_regular's refusal: a directory, FIFO or device
+            raise ValueError(f"{shown} is not a file (a directory, FIFO or device); pass the path of a text "
+                             "file") from None
+        raise ValueError(f"cannot read the text file {shown} ({e.strerror or e}); check the path and its "
+                         "permissions") from None
+    if len(data) > MAX_TEXT_BYTES:  # grew while we read it
+        raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 30} GiB (MAX_TEXT_BYTES); pass a smaller file")
+    bom = next((name for mark, name in BOMS if data.startswith(mark)), None) if encoding is None else None
+    codec = encoding or bom or "utf-8"
+    if codec == "utf-8" and b"\x00" in data:
+        raise ValueError(f"{shown} looks binary (it contains NUL bytes at offset {data.index(0)}); pass a plain "
+                         "text file, or if it is UTF-16 or UTF-32 without a byte-order mark, its --encoding "
+                         "(e.g. utf-16-le)")
+    try:
+        text = data.decode("utf-8-sig" if codec == "utf-8" else codec)
     except UnicodeDecodeError as e:
-        raise ValueError(f"{str(p)!r} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); "
-                         f"convert it first, e.g. iconv -f latin1 -t utf-8 {p} > {p.stem}.utf8.txt") from None
+        if encoding is None and bom is None:
+            raise ValueError(f"{shown} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); give its "
+                             "encoding, e.g. --encoding latin-1 (or cp1252), or convert it first, e.g. "
+                             f"iconv -f latin1 -t utf-8 {p} > {p.stem}.utf8.txt") from None
+        raise ValueError(f"{shown} is not valid {codec} ({e.reason} at offset {e.start}); give its encoding with "
+                         "--encoding") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise ValueError(f"{str(p)!r} is empty; pass a text file with some text in it")
+        raise ValueError(f"{shown} is empty; pass a text file with some text in it")
     return text
 
 
@@ -121,8 +159,13 @@ def split_text(text: str, source: str = "text") -> Corpus:
     return Corpus(*parts, source=source)
 
 
-def load_corpus(path=None) -> Corpus:
-    """The bundled Shakespeare (``path=None``) or any UTF-8 text file, split for training."""
+def load_corpus(path=None, encoding=None) -> Corpus:
+    """The bundled Shakespeare (``path=None``) or a text file (``read_text``), split for training;
+    a ``Corpus`` is returned as it is."""
+    if isinstance(path, Corpus):
+        return path
     if path is None:
+        if encoding is not None:
+            raise ValueError("--encoding is the encoding of --text FILE; leave it out for the bundled Shakespeare")
         return shakespeare()
-    return split_text(read_text(path), source=str(path))
+    return split_text(read_text(path, encoding), source=str(path))

@@ -18,7 +18,6 @@ import numpy as np
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.hyperparams import Hyper, whole
-from unrolled.train import Trainer
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
@@ -123,7 +122,9 @@ class LanguageModel(TaskEstimator):
     def fit(self, data=None, *, resume=False, log=None) -> "LanguageModel":
         """Train on ``data`` (see the class docstring) with stateful truncated BPTT; validation
         loss, perplexity and bits per character after every epoch. ``resume=True`` continues the
-        run saved in ``checkpoint_dir``. Returns self."""
+        run saved in ``checkpoint_dir`` (its parameters checked first: ``check_resume``). Returns self."""
+        if resume:
+            self.check_resume()
         self.check_params()
         corpus = self._as_corpus(data)
         tok = make_tokenizer(self.level, self.min_freq).fit(corpus.train)
@@ -159,9 +160,10 @@ class LanguageModel(TaskEstimator):
 
         # The streams stay in order; with eval_every an epoch may end mid-pass and the next continue there.
         config = self.train_config(shuffle=False, eval_every=self.eval_every or n)
-        trainer = Trainer(self.net_, config, checkpoint_dir=self.checkpoint_dir, log=log,
-                          extra_state=lambda: {"state": _state_to_json(carried["state"])},
-                          load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
+        trainer = self.make_trainer(
+            self.net_, config, data={"train_characters": len(corpus.train)}, log=log,
+            extra_state=lambda: {"state": _state_to_json(carried["state"])},
+            load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
         t0 = time.perf_counter()
         self.history_ = trainer.fit(lambda _rng: range(n), step, validate, resume=resume)
         seconds = time.perf_counter() - t0 - timing["validate"]

@@ -7,14 +7,16 @@ from __future__ import annotations
 import math
 import time
 
-from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram
+from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram, make_tokenizer
 from unrolled.tasks.lm.corpus import load_corpus, read_text
 from unrolled.tasks.lm.model import LanguageModel
+from unrolled.tasks.lm.ngram import _MAX_KEY
 from unrolled.tasks.rundir import RunDir, model_dir, plot_history
 
 
-def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=print, **params) -> dict:
-    """Train on ``text`` (a path; None: the bundled Shakespeare, split by work) and measure
+def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order="default", echo=print,
+             **params) -> dict:
+    """Train on ``text`` (a path or a ``Corpus``; None: the bundled Shakespeare, split by work) and measure
     validation and test perplexity / bits per character; ``params`` go to ``LanguageModel``.
 
     ``ngram_order`` (the level's default order unless None) also fits interpolated Kneser-Ney on
@@ -24,9 +26,21 @@ def train_lm(text=None, *, out=None, resume=False, ngram_order="default", echo=p
     """
     if resume and out is None:
         raise ValueError("--resume needs --out: the directory of the interrupted run")
-    run = None if out is None else RunDir(out)  # before any training
+    own_order = ngram_order not in (None, "default")  # checked now, not after the whole run
+    if own_order and (isinstance(ngram_order, bool) or not isinstance(ngram_order, int) or ngram_order < 1):
+        raise ValueError(f"--ngram-order {ngram_order!r} is invalid; use a whole number >= 1, or 0 for no n-gram")
+    run = None if out is None else RunDir(out, training=True, resume=resume, overwrite=overwrite)  # before any training
     corpus = load_corpus(text)
     lm = LanguageModel(**params, checkpoint_dir=None if run is None else run.checkpoints)
+    adopted = lm.check_resume() if resume else []  # the saved run's parameters against these, before any work
+    if adopted:
+        echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
+    if own_order:  # the n-gram's keys hold V^order values in 64 bits
+        V = make_tokenizer(lm.level, lm.min_freq).fit(corpus.train).vocab_size
+        if V**ngram_order > _MAX_KEY:
+            most = max((k for k in range(1, ngram_order) if V**k <= _MAX_KEY), default=0)
+            raise ValueError(f"--ngram-order {ngram_order} with V={V} overflows 64-bit n-gram keys; use --ngram-order "
+                             f"<= {most}, or 0 for no n-gram")
     unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
     echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
          f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "

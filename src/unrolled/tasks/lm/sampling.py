@@ -16,6 +16,11 @@ import numpy as np
 
 from unrolled.nn.checks import check_positive_int
 
+# The most tokens one ``generate`` call makes (``unrolled lm sample --length``). Each token is one
+# forward step of the model, some thousands a second: a million is minutes of text (a novel's
+# worth of characters); more is a mistyped length, and its ids alone would not fit in memory.
+MAX_LENGTH = 1_000_000
+
 
 def pick(logp, rng: np.random.Generator, temperature=1.0, top_k=None) -> int:
     """One token id from log-probabilities (V,): ``temperature=0`` is greedy (the argmax);
@@ -39,8 +44,13 @@ def pick(logp, rng: np.random.Generator, temperature=1.0, top_k=None) -> int:
 
 
 def generate(step, prime_ids, length, *, temperature=1.0, top_k=None, seed=None) -> np.ndarray:
-    """``length`` new token ids (length,) following ``prime_ids``; the same seed gives the same ids."""
+    """``length`` new token ids (length,) following ``prime_ids`` (at most ``MAX_LENGTH``); the same
+    seed (None or a whole number >= 0) gives the same ids."""
     length = check_positive_int(length, "length", "generate")
+    if length > MAX_LENGTH:
+        raise ValueError(f"generate: length={length:,} is more than MAX_LENGTH = {MAX_LENGTH:,} tokens; ask for fewer")
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise ValueError(f"generate: seed={seed!r} is invalid; use a whole number >= 0, or None for a random one")
     rng = np.random.default_rng(seed)
     logp, state = step(np.asarray(prime_ids, dtype=np.int64), None)
     out = np.empty(length, dtype=np.int64)
