@@ -70,9 +70,18 @@ def test_an_absurd_hidden_size_is_refused_before_anything_is_allocated(capsys):
     fails(capsys, ["lm", "train", "--hidden-size", "1000000"], "MAX_PARAMETERS", "--hidden-size")
 
 
-def test_out_of_memory_elsewhere_is_one_line_naming_the_size_flags(capsys):
-    # forecast has no size check of its own: the last resort in main names the flags given
-    fails(capsys, ["forecast", "--hidden-size", "1000000", "--epochs", "1", "--no-progress"], "out of memory",
+def test_out_of_memory_elsewhere_is_one_line_naming_the_size_flags(capsys, monkeypatch):
+    # every task checks its stack's size before building it (TaskEstimator._check_together) ...
+    fails(capsys, ["forecast", "--hidden-size", "1000000", "--epochs", "1", "--no-progress"], "MAX_PARAMETERS",
+          "--hidden-size")
+    # ... and a MemoryError that still reaches main is one line naming the size flags given
+    import unrolled.tasks.forecast.run as run
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(run, "run_forecast", out_of_memory)
+    fails(capsys, ["forecast", "--hidden-size", "512", "--epochs", "1", "--no-progress"], "out of memory",
           "use smaller sizes for --hidden-size")
 
 

@@ -345,3 +345,40 @@ def test_orphans_are_removed_when_a_run_opens_the_directory(run_copy, tmp_path):
     with RunDir(run_copy, training=True, resume=True):
         pass
     assert tree(run_copy) == before
+
+
+def test_overwrite_removes_exactly_the_files_the_earlier_run_wrote(tmp_path):
+    """A task's own outputs (any name written through RunDir.write) are listed in .outputs.json,
+    so --overwrite needs no list of every task's file names; a user's files stay."""
+    from unrolled.tasks.rundir import RunDir
+
+    with RunDir(tmp_path, training=True) as run:
+        run.write_text("metrics.json", "{}")
+        run.write_text("a_new_task_output.csv", "x\n1\n")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds an earlier run"):
+        RunDir(tmp_path, training=True)
+    with RunDir(tmp_path, training=True, overwrite=True) as run:
+        assert (tmp_path / "a_new_task_output.csv").exists()  # nothing goes before the run starts
+        run.start()
+        assert not (tmp_path / "a_new_task_output.csv").exists() and not (tmp_path / "metrics.json").exists()
+        assert (tmp_path / "notes.txt").read_text() == "mine"
+    with RunDir(tmp_path, training=True, resume=True) as run:  # a resumed run keeps the list
+        assert run._written == set()  # the overwriting run wrote nothing yet
+
+
+def test_a_saved_model_cannot_plant_where_a_later_fit_writes(tmp_path):
+    """checkpoint_dir (and progress) describe one run, never a saved model: a model directory
+    whose estimator.json names them is refused, so a later fit cannot write outside its --out."""
+    import unrolled
+    from unrolled.tasks.registry import estimator
+
+    cls = estimator("forecast")
+    params, df = cls.contract_example()
+    cls(**params).fit(df).save(tmp_path / "model")
+    meta_path = tmp_path / "model" / "estimator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["params"]["checkpoint_dir"] = str(tmp_path / "elsewhere")
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        unrolled.load(tmp_path / "model")

@@ -222,7 +222,7 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
     import pandas as pd
 
     from unrolled.inside.plots import plot_clipping, plot_flow
-    from unrolled.tasks.rundir import RunDir
+    from unrolled.tasks.rundir import open_run
 
     def whole(v, low, high):
         return not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
@@ -244,56 +244,56 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
                          f"{MAX_CLIP_STEPS:,} (MAX_CLIP_STEPS)")
     if scales is not None and not all(isinstance(s, (int, float)) and 0 < s < math.inf for s in scales):
         raise ValueError(f"--scales {scales!r}: every factor on W_hh must be a positive finite number")
-    run = None if out is None else RunDir(out)  # before any work
-    clip_cell, clip_hidden = "lstm", 32
-    if model is not None:
-        from unrolled.inside.models import load_estimator
+    with open_run(out) as run:  # before any work
+        clip_cell, clip_hidden = "lstm", 32
+        if model is not None:
+            from unrolled.inside.models import load_estimator
 
-        if cells is not None:
-            raise ValueError("--cells picks randomly initialised cells; with --model the model's own cell is used")
-        est = load_estimator(model)
-        layer = est.recurrent_layer()
-        x, labels, _, _ = est.inside_input(csv=csv, text=text, rows=lags)
-        curves = flow_curves(layer, x[:, 0, :], f"{est.cell} (trained)", scales or (1.0,))  # x (T, D)
-        clip_cell, clip_hidden = est.cell, layer.hidden_size
-        echo(f"{model}: {est.describe()}; layer 0 on {est.inside_span(labels)}")
-    else:
-        curves = random_init_curves(cells, hidden_size, lags=lags,
-                                    scales=scales or (0.5, 1.0, 2.0, 4.0), seed=seed)
-        echo(f"random init (seed {seed}), H = {hidden_size}, one standard normal input of {lags} steps")
-    echo(f"||dh_t / dh_k||_2 by the cells' backward, t = the last step; rate = norm^(1/lag) at lag {lags}")
-    echo(f"{'cell':<16}{'W_hh x':>7}{'lag 1':>11}{'lag 10':>11}{f'lag {lags}':>11}{'rate':>8}"
-         f"{'gamma*rho':>11}  bound holds")
-    for c in curves:
-        n, L = c["norm"], len(c["norm"]) - 1
-        row = (f"{c['cell']:<16}{c['scale']:>7g}{n[1]:>11.3e}{n[min(10, L)]:>11.3e}{n[L]:>11.3e}"
-               f"{n[L] ** (1 / L):>8.3f}")
-        if c["bound"] is not None:
-            holds = bool(np.all(n <= c["bound"] * (1 + 1e-9)))
-            row += f"{c['gamma'] * c['rho']:>11.3f}  {'yes' if holds else 'NO'}"
-        echo(row)
-    result = {"curves": curves}
-    if run is not None:
-        run.write_figure("gradflow.png", plot_flow(curves, title="gradient flow across time: ||dh_t / dh_k|| "
-                                                                 "against the lag"))
-        run.write_csv("gradflow.csv", pd.DataFrame(curves_table(curves)), index=False)
-    if clip_steps:
-        runs = {flag: clipping_run(clip_steps, clip_norm, clip_cell, clip_hidden, seed=seed, clip=flag)
-                for flag in (True, False)}
-        nb = runs[True]["norm_before"]
-        echo(f"clipping, {clip_cell} forecaster on the S&P 500 ({clip_steps} Adam steps): gradient norm median "
-             f"{np.median(nb):.3f}, max {nb.max():.3f}; max_norm = {clip_norm:g} clipped {np.sum(nb > clip_norm)} "
-             f"steps; final 20-step loss {runs[True]['loss'][-20:].mean():.4f} with, "
-             f"{runs[False]['loss'][-20:].mean():.4f} without clipping")
-        result["clipping"] = runs
+            if cells is not None:
+                raise ValueError("--cells picks randomly initialised cells; with --model the model's own cell is used")
+            est = load_estimator(model)
+            layer = est.recurrent_layer()
+            x, labels, _, _ = est.inside_input(csv=csv, text=text, rows=lags)
+            curves = flow_curves(layer, x[:, 0, :], f"{est.cell} (trained)", scales or (1.0,))  # x (T, D)
+            clip_cell, clip_hidden = est.cell, layer.hidden_size
+            echo(f"{model}: {est.describe()}; layer 0 on {est.inside_span(labels)}")
+        else:
+            curves = random_init_curves(cells, hidden_size, lags=lags,
+                                        scales=scales or (0.5, 1.0, 2.0, 4.0), seed=seed)
+            echo(f"random init (seed {seed}), H = {hidden_size}, one standard normal input of {lags} steps")
+        echo(f"||dh_t / dh_k||_2 by the cells' backward, t = the last step; rate = norm^(1/lag) at lag {lags}")
+        echo(f"{'cell':<16}{'W_hh x':>7}{'lag 1':>11}{'lag 10':>11}{f'lag {lags}':>11}{'rate':>8}"
+             f"{'gamma*rho':>11}  bound holds")
+        for c in curves:
+            n, L = c["norm"], len(c["norm"]) - 1
+            row = (f"{c['cell']:<16}{c['scale']:>7g}{n[1]:>11.3e}{n[min(10, L)]:>11.3e}{n[L]:>11.3e}"
+                   f"{n[L] ** (1 / L):>8.3f}")
+            if c["bound"] is not None:
+                holds = bool(np.all(n <= c["bound"] * (1 + 1e-9)))
+                row += f"{c['gamma'] * c['rho']:>11.3f}  {'yes' if holds else 'NO'}"
+            echo(row)
+        result = {"curves": curves}
         if run is not None:
-            run.write_figure("clipping.png", plot_clipping(
-                runs[True], runs[False], clip_norm,
-                title=f"clip_grad_norm_ on a real run: the {clip_cell} forecaster, S&P 500"))
-            run.write_csv("clipping.csv", pd.DataFrame({
-                "step": np.arange(1, clip_steps + 1), "loss": runs[True]["loss"], "norm_before": nb,
-                "norm_after": runs[True]["norm_after"], "loss_without_clipping": runs[False]["loss"],
-                "norm_without_clipping": runs[False]["norm_before"]}), index=False)
-    if run is not None:
-        echo(f"wrote gradflow.png, gradflow.csv{', clipping.png, clipping.csv' if clip_steps else ''} to {run.path}/")
-    return result
+            run.write_figure("gradflow.png", plot_flow(curves, title="gradient flow across time: ||dh_t / dh_k|| "
+                                                                     "against the lag"))
+            run.write_csv("gradflow.csv", pd.DataFrame(curves_table(curves)), index=False)
+        if clip_steps:
+            runs = {flag: clipping_run(clip_steps, clip_norm, clip_cell, clip_hidden, seed=seed, clip=flag)
+                    for flag in (True, False)}
+            nb = runs[True]["norm_before"]
+            echo(f"clipping, {clip_cell} forecaster on the S&P 500 ({clip_steps} Adam steps): gradient norm median "
+                 f"{np.median(nb):.3f}, max {nb.max():.3f}; max_norm = {clip_norm:g} clipped {np.sum(nb > clip_norm)} "
+                 f"steps; final 20-step loss {runs[True]['loss'][-20:].mean():.4f} with, "
+                 f"{runs[False]['loss'][-20:].mean():.4f} without clipping")
+            result["clipping"] = runs
+            if run is not None:
+                run.write_figure("clipping.png", plot_clipping(
+                    runs[True], runs[False], clip_norm,
+                    title=f"clip_grad_norm_ on a real run: the {clip_cell} forecaster, S&P 500"))
+                run.write_csv("clipping.csv", pd.DataFrame({
+                    "step": np.arange(1, clip_steps + 1), "loss": runs[True]["loss"], "norm_before": nb,
+                    "norm_after": runs[True]["norm_after"], "loss_without_clipping": runs[False]["loss"],
+                    "norm_without_clipping": runs[False]["norm_before"]}), index=False)
+        if run is not None:
+            echo(f"wrote gradflow.png, gradflow.csv{', clipping.png, clipping.csv' if clip_steps else ''} to {run.path}/")
+        return result

@@ -44,27 +44,27 @@ def explain_model(model, csv=None, start=None, end=None, text=None, out=None, ec
     """Record every gate of every layer of the model in ``model`` on an input (a date range, or a
     text for a language model) and, with ``out``, write ``gates_<part>.png`` heatmaps and
     ``gates.npz`` (the raw values) there. Returns the recording."""
-    from unrolled.tasks.rundir import RunDir
+    from unrolled.tasks.rundir import open_run
 
-    run = None if out is None else RunDir(out)  # before any work
-    est = load_estimator(model)
-    x, labels, series, series_label = est.inside_input(csv=csv, text=text, start=start, end=end)
-    layer = est.recurrent_layer()
-    rec = record(layer, x)
-    echo(f"{model}: {est.describe()}; {est.inside_span(labels)} (one sequence from a zero state)")
-    echo(gate_summary(rec, layer.cell))
-    if run is not None:
-        from unrolled.inside.plots import plot_gates
+    with open_run(out) as run:  # before any work
+        est = load_estimator(model)
+        x, labels, series, series_label = est.inside_input(csv=csv, text=text, start=start, end=end)
+        layer = est.recurrent_layer()
+        rec = record(layer, x)
+        echo(f"{model}: {est.describe()}; {est.inside_span(labels)} (one sequence from a zero state)")
+        echo(gate_summary(rec, layer.cell))
+        if run is not None:
+            from unrolled.inside.plots import plot_gates
 
-        figures = plot_gates(rec, layer.cell, time_labels=labels, series=series, series_label=series_label,
-                             title=f"{est.cell.upper()} {est.noun}")
-        names = [run.write_figure(f"gates_{part}.png", fig).name for part, fig in figures.items()]
-        arrays = flatten(rec)
-        arrays.update(x=x, labels=labels.astype(str), series=series)
-        run.write("gates.npz", lambda f: np.savez(f, **arrays))
-        run.write_text("gates.json", json.dumps({
-            "model": str(model), "task": est.task, "cell": layer.cell.family, "steps": len(labels),
-            "arrays": "<part>/<name> (T, 1, H) for every gate, pre-activation, c and h; y (T, 1, dirs*H); "
-                      f"h_n; x (T, 1, D) the layer's input; labels (T,); series (T,) {series_label}"}, indent=1))
-        echo(f"wrote {', '.join(names)}, gates.npz (raw values), gates.json to {run.path}/")
-    return rec
+            figures = plot_gates(rec, layer.cell, time_labels=labels, series=series, series_label=series_label,
+                                 title=f"{est.cell.upper()} {est.noun}")
+            names = [run.write_figure(f"gates_{part}.png", fig).name for part, fig in figures.items()]
+            arrays = flatten(rec)
+            arrays.update(x=x, labels=labels.astype(str), series=series)
+            run.write("gates.npz", lambda f: np.savez(f, **arrays))
+            run.write_text("gates.json", json.dumps({
+                "model": str(model), "task": est.task, "cell": layer.cell.family, "steps": len(labels),
+                "arrays": "<part>/<name> (T, 1, H) for every gate, pre-activation, c and h; y (T, 1, dirs*H); "
+                          f"h_n; x (T, 1, D) the layer's input; labels (T,); series (T,) {series_label}"}, indent=1))
+            echo(f"wrote {', '.join(names)}, gates.npz (raw values), gates.json to {run.path}/")
+        return rec

@@ -42,7 +42,7 @@ import numpy as np
 
 from unrolled.nn.recurrent import LAYERS
 from unrolled.files import load_store, read_json, save_store
-from unrolled.train.config import TrainConfig
+from unrolled.train.config import TrainConfig, check_parameters, recurrent_parameters
 from unrolled.train.trainer import Trainer
 from unrolled.train.hyperparams import Hyper, fraction, nonnegative, optional_flag, positive, whole
 
@@ -164,7 +164,15 @@ class TaskEstimator:
         self._check_together()
 
     def _check_together(self) -> None:
-        """Checks that involve several parameters (a subclass adds its own)."""
+        """Checks that involve several parameters (a subclass adds its own): dropout needs a stack,
+        and the recurrent stack's size stays below ``MAX_PARAMETERS`` (checked before anything is
+        allocated: ``--hidden-size 1000000`` is a typo, not a model)."""
+        if {"cell", "hidden_size", "num_layers"} <= set(self.hyperparams):
+            count = recurrent_parameters(self.cell, getattr(self, "embedding_dim", 1), self.hidden_size,
+                                         self.num_layers)
+            check_parameters(count, f"{type(self).__name__}: hidden_size={self.hidden_size} with num_layers="
+                                    f"{self.num_layers} ({self.cell})",
+                             "use a smaller --hidden-size (or --num-layers)")
         if getattr(self, "dropout", 0) > 0 and getattr(self, "num_layers", 2) == 1 and not self._dropout_outside_stack:
             raise ValueError(f"{type(self).__name__}: dropout={self.dropout} acts between stacked layers, and "
                              "num_layers=1 has none; set num_layers >= 2 or dropout=0")
@@ -301,8 +309,14 @@ class TaskEstimator:
         on the command line (the others are the defaults the estimator fills in itself, or, on
         ``--resume``, the saved run's), or all of them from a namespace of another parser."""
         given = getattr(args, GIVEN, None)
-        return {k: getattr(args, k) for k, h in cls.hyperparams.items()
-                if h.flag is not None and hasattr(args, k) and (given is None or k in given)}
+        params = {k: getattr(args, k) for k, h in cls.hyperparams.items()
+                  if h.flag is not None and hasattr(args, k) and (given is None or k in given)}
+        for key, value in params.items():  # each checked now, its message naming the flag typed
+            try:
+                cls.hyperparams[key].validate(cls.__name__, key, value)
+            except ValueError as e:
+                raise ValueError(f"{cls.hyperparams[key].flag or '--' + key.replace('_', '-')}: {e}") from None
+        return params
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> pathlib.Path:
@@ -332,6 +346,9 @@ class TaskEstimator:
             params, learned = meta.get("params"), meta.get("learned")
             if not isinstance(params, dict) or not isinstance(learned, dict):
                 raise SavedStateError("its 'params' and 'learned' are not both JSON objects")
+            unknown = sorted(set(params) - (set(cls.hyperparams) - set(RUN_ONLY)))
+            if unknown:  # e.g. a checkpoint_dir planted to make a later fit write elsewhere
+                raise SavedStateError(f"its 'params' name {unknown}, which a saved model never holds")
             self = cls(**params)
             for k, v in learned.items():
                 if k in cls.learned:

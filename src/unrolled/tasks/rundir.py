@@ -21,8 +21,9 @@ The directory is untrusted input and the only place a run touches:
   Nothing else, nowhere else (``unrolled.files.remove_orphans``).
 * A training run (``training=True``) does not mix with an earlier one: an ``out`` holding
   ``metrics.json``, ``model/`` or ``checkpoints/`` is refused unless ``resume`` (continue it) or
-  ``overwrite``. ``overwrite`` removes the earlier run's files when the new run opens the
-  directory, before it trains: ``RUN_FILES``, and in ``model/`` and ``checkpoints/`` the stores
+  ``overwrite``. ``overwrite`` removes the earlier run's files when the new run starts
+  (``start()``: its checks passed, it is about to train; or its first write): the files it
+  wrote through ``write`` (listed in ``out/.outputs.json``), and in ``model/`` and ``checkpoints/`` the stores
   and their temporary files (the directories too, when that empties them; a link there is
   removed, never followed). A user's other files stay. If the new run then fails, the directory
   holds no run, never half of two.
@@ -31,7 +32,6 @@ The directory is untrusted input and the only place a run touches:
 from __future__ import annotations
 
 import datetime
-import gc
 import json
 import math
 import os
@@ -51,7 +51,9 @@ except ImportError:  # not POSIX: no lock
 LOCK_FILE = ".lock"
 CHECKPOINTS = ("best", "last")  # the engine's checkpoints (unrolled.train.trainer)
 RUN_MARKS = ("metrics.json", "model", "checkpoints")  # any of these: out holds an earlier training run
-RUN_FILES = ("metrics.json", "loss.png", "forecast.csv", "forecast.png")  # a training run's own files in out
+OUTPUTS = ".outputs.json"  # the names a training run wrote in out (RunDir.write): what --overwrite removes
+RUN_FILES = ("metrics.json", "loss.png", "forecast.csv", "forecast.png")  # runs written before OUTPUTS existed
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a name OUTPUTS may list: a plain file name in out
 
 
 class RunDir:
@@ -64,6 +66,7 @@ class RunDir:
 
     def __init__(self, out, *, training=False, resume=False, overwrite=False, lock=True):
         self.path = pathlib.Path(out)
+        self.training, self._written = training, set()
         if resume and overwrite:
             raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
         if self.path.exists() and not self.path.is_dir():
@@ -76,6 +79,8 @@ class RunDir:
         try:
             if training:
                 self._check_earlier_run(resume, overwrite)
+                if resume:  # the continued run's list of outputs goes on
+                    self._written = self._listed_outputs() or set()
             if self._release is not None:  # only under the lock: no one else is writing here
                 for d, stores in ((self.path, ()), (self.model, (ESTIMATOR_FILE,)), (self.checkpoints, CHECKPOINTS)):
                     remove_orphans(d, stores)
@@ -107,13 +112,35 @@ class RunDir:
         if not overwrite:
             raise ValueError(f"--out {self.path} holds an earlier run ({', '.join(found)}); pass --overwrite to "
                              "replace it, --resume to continue it, or choose another --out")
+        self._earlier = True  # removed by start(), once the new run's own checks have passed
+
+    def start(self) -> None:
+        """The new run begins (its checks passed; training is next): with ``overwrite``, the earlier
+        run's files go now, so that a run refused by its own checks leaves the earlier one whole.
+        Also called by the first ``write``."""
+        if getattr(self, "_earlier", False):
+            try:
+                self._remove_earlier_run()
+            except OSError as e:
+                raise ValueError(f"cannot remove the earlier run in {self.path} ({e}); choose another --out") from None
+            self._earlier = False
+
+    def _listed_outputs(self) -> set | None:
+        """The names ``OUTPUTS`` lists (plain names only), or None when there is no readable list."""
         try:
-            self._remove_earlier_run()
-        except OSError as e:
-            raise ValueError(f"cannot remove the earlier run in {self.path} ({e}); choose another --out") from None
+            listed = read_json(self.path / OUTPUTS, "a run directory").get("files", [])
+        except ValueError:
+            return None
+        return {n for n in listed if isinstance(n, str) and _PLAIN.fullmatch(n)} if isinstance(listed, list) else None
+
+    def _earlier_outputs(self) -> set:
+        """The earlier run's files in out: those ``OUTPUTS`` lists, else (a run from before the
+        list) ``RUN_FILES``."""
+        listed = self._listed_outputs()
+        return set(RUN_FILES) if listed is None else listed | {OUTPUTS}
 
     def _remove_earlier_run(self) -> None:
-        for name in RUN_FILES:
+        for name in self._earlier_outputs():
             p = self.path / name
             if p.is_symlink() or p.is_file():
                 p.unlink()
@@ -141,11 +168,17 @@ class RunDir:
     def write(self, name: str, write) -> pathlib.Path:
         """``write(binary file)`` to ``out/name``, whole or not at all (``unrolled.files.atomic_write``);
         OSError -> ValueError naming --out."""
+        self.start()
         target = self.path / name
         try:
-            return atomic_write(target, write)
+            atomic_write(target, write)
+            if self.training and name != OUTPUTS:  # listed, so that --overwrite can remove exactly these
+                self._written.add(name)
+                files = json.dumps({"files": sorted(self._written)}, indent=1)
+                atomic_write(self.path / OUTPUTS, lambda f: f.write(files.encode()))
         except OSError as e:
             raise ValueError(f"cannot write {target} ({e}); choose another --out") from None
+        return target
 
     def write_text(self, name: str, text: str) -> pathlib.Path:
         return self.write(name, lambda f: f.write(text.encode()))
@@ -170,15 +203,12 @@ class RunDir:
 class _DirLock:
     """An exclusive, non-blocking ``flock`` on ``directory/.lock``, which holds ``PID TIME``.
     ``release`` removes the file while still holding the lock; a process that opened it before
-    then finds, after its own ``flock``, that the name now means another file, and tries again.
-    Held by this very process: garbage is collected once first, since a ``RunDir`` that nothing
-    reaches any more (a finished run caught in a reference cycle) releases its lock then."""
+    then finds, after its own ``flock``, that the name now means another file, and tries again."""
 
     def __init__(self, directory: pathlib.Path):
         self.path, self.fd = directory / LOCK_FILE, None
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | \
             getattr(os, "O_CLOEXEC", 0)
-        collected = False
         for _ in range(20):
             try:
                 fd = os.open(self.path, flags, 0o644)
@@ -192,13 +222,7 @@ class _DirLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = _holder(fd)
-                    if holder[0] == os.getpid() and not collected:  # maybe a RunDir of this process that
-                        os.close(fd)                                 # only garbage still holds: collect it
-                        gc.collect()
-                        collected = True
-                        continue
-                    raise ValueError(f"--out {directory} is in use by {holder[1]}; wait for it or choose "
+                    raise ValueError(f"--out {directory} is in use by {_holder(fd)}; wait for it or choose "
                                      "another --out") from None
                 try:
                     now = os.stat(self.path, follow_symlinks=False)
@@ -228,13 +252,21 @@ class _DirLock:
         self.fd = None
 
 
-def _holder(fd: int) -> tuple[int | None, str]:
-    """``(PID, "process PID (since TIME)")`` from a held lock file, or what is known of it."""
+def _holder(fd: int) -> str:
+    """``"process PID (since TIME)"`` from a held lock file, or what is known of it."""
     try:
         pid, since = os.pread(fd, 200, 0).decode().strip().split(" ", 1)
-        return int(pid), f"process {int(pid)} (since {since})"
+        return f"process {int(pid)} (since {since})"
     except (OSError, ValueError, UnicodeDecodeError):
-        return None, "another process (which has not yet written its id)"
+        return "another process (which has not yet written its id)"
+
+
+def open_run(out, **kw):
+    """``RunDir(out, **kw)`` as a ``with`` block that releases the lock at its end, or a block
+    yielding None when there is no ``out`` (a run that writes nothing)."""
+    import contextlib
+
+    return contextlib.nullcontext() if out is None else RunDir(out, **kw)
 
 
 def add_run_flags(parser, outputs: str) -> None:

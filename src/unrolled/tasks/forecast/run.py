@@ -25,7 +25,7 @@ from unrolled import data
 from unrolled.tasks.forecast import metrics
 from unrolled.tasks.forecast.forecaster import Forecaster
 from unrolled.tasks.forecast.frame import date_format_of, read_csv
-from unrolled.tasks.rundir import RunDir, model_dir, plot_history
+from unrolled.tasks.rundir import RunDir, model_dir, open_run, plot_history
 
 
 def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1, resume=False, overwrite=False,
@@ -38,85 +38,87 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
     t0 = time.perf_counter()
     source = data.path("sp500") if csv is None else csv
     name = pathlib.Path(source).name if not isinstance(source, pd.DataFrame) else "DataFrame"
-    run = None if out is None else RunDir(out, training=True, resume=resume, overwrite=overwrite)  # before any training
-    if not (isinstance(test_fraction, float) and 0 < test_fraction < 0.5):
-        raise ValueError(f"test_fraction={test_fraction!r} is invalid; use a fraction in (0, 0.5) such as 0.15")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
-        raise ValueError(f"folds={folds!r} is invalid; use a whole number >= 1 (1 = one train/test split)")
-    if isinstance(ma_window, (bool, np.bool_)) or not isinstance(ma_window, (int, np.integer)) or ma_window < 1:
-        raise ValueError(f"ma_window={ma_window!r} is invalid; use a whole number >= 1 (--ma-window): the moving "
-                         "average is the mean of that many rows up to the forecast's origin")
-    if resume and (out is None or folds != 1):
-        raise ValueError("resume needs --out (the directory of the interrupted run) and folds=1")
-    f = Forecaster(**params, checkpoint_dir=None if run is None else run.checkpoints)
-    if resume:
-        adopted = f.check_resume()  # before reading the data: the saved run's parameters against these
-        if adopted:
-            echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
-    frame = f.check(read_csv(source, sep=sep, encoding=encoding, decimal=decimal))  # every check before any training
-    for note in frame.attrs.get("notes", []):
-        echo(f"note: {note}")
-    n, date = len(frame), f.date_col
-    cut = f._require_rows(n, test_fraction)[1]  # rows [0, cut) fit the model, [cut, n) test it
-    if ma_window > cut:
-        raise ValueError(f"ma_window={ma_window} is more than the {cut} rows before the test period; use at most "
-                         f"{cut} (--ma-window)")
-    if folds > (n - cut) // f.horizon:  # before making the folds: a huge --folds must not allocate or loop
-        raise ValueError(f"folds={folds} is more than the test period's {n - cut} rows allow with horizon="
-                         f"{f.horizon}; use at most {(n - cut) // f.horizon} folds")
-    bounds = [cut + round(k * (n - cut) / folds) for k in range(folds + 1)]
-    if min(np.diff(bounds)) < f.horizon:
-        raise ValueError(f"{folds} folds leave some with fewer than horizon={f.horizon} rows; use fewer folds")
-    fmt = date_format_of(frame[date])  # with the time of day when the data has one
-    dates = frame[date].dt.strftime(fmt).to_numpy()
-    echo(f"data: {name}, {n} rows, {dates[0]} to {dates[-1]}; target {f.target!r}, covariates "
-         f"{f._columns(frame)}{' + calendar' if f.calendar else ''}")
-    echo(f"test period: {dates[cut]} to {dates[-1]} ({n - cut} rows, {folds} fold(s)); model: "
-         f"{f.cell} {f.num_layers}x{f.hidden_size}, lookback {f.lookback}, horizon {f.horizon}, "
-         f"predicting {f.target_transform}")
+    with open_run(out, training=True, resume=resume, overwrite=overwrite) as run:  # before any training
+        if not (isinstance(test_fraction, float) and 0 < test_fraction < 0.5):
+            raise ValueError(f"test_fraction={test_fraction!r} is invalid; use a fraction in (0, 0.5) such as 0.15")
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+            raise ValueError(f"folds={folds!r} is invalid; use a whole number >= 1 (1 = one train/test split)")
+        if isinstance(ma_window, (bool, np.bool_)) or not isinstance(ma_window, (int, np.integer)) or ma_window < 1:
+            raise ValueError(f"ma_window={ma_window!r} is invalid; use a whole number >= 1 (--ma-window): the moving "
+                             "average is the mean of that many rows up to the forecast's origin")
+        if resume and (out is None or folds != 1):
+            raise ValueError("resume needs --out (the directory of the interrupted run) and folds=1")
+        f = Forecaster(**params, checkpoint_dir=None if run is None else run.checkpoints)
+        if resume:
+            adopted = f.check_resume()  # before reading the data: the saved run's parameters against these
+            if adopted:
+                echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
+        frame = f.check(read_csv(source, sep=sep, encoding=encoding, decimal=decimal))  # every check before any training
+        for note in frame.attrs.get("notes", []):
+            echo(f"note: {note}")
+        n, date = len(frame), f.date_col
+        cut = f._require_rows(n, test_fraction)[1]  # rows [0, cut) fit the model, [cut, n) test it
+        if ma_window > cut:
+            raise ValueError(f"ma_window={ma_window} is more than the {cut} rows before the test period; use at most "
+                             f"{cut} (--ma-window)")
+        if folds > (n - cut) // f.horizon:  # before making the folds: a huge --folds must not allocate or loop
+            raise ValueError(f"folds={folds} is more than the test period's {n - cut} rows allow with horizon="
+                             f"{f.horizon}; use at most {(n - cut) // f.horizon} folds")
+        bounds = [cut + round(k * (n - cut) / folds) for k in range(folds + 1)]
+        if min(np.diff(bounds)) < f.horizon:
+            raise ValueError(f"{folds} folds leave some with fewer than horizon={f.horizon} rows; use fewer folds")
+        fmt = date_format_of(frame[date])  # with the time of day when the data has one
+        dates = frame[date].dt.strftime(fmt).to_numpy()
+        echo(f"data: {name}, {n} rows, {dates[0]} to {dates[-1]}; target {f.target!r}, covariates "
+             f"{f._columns(frame)}{' + calendar' if f.calendar else ''}")
+        echo(f"test period: {dates[cut]} to {dates[-1]} ({n - cut} rows, {folds} fold(s)); model: "
+             f"{f.cell} {f.num_layers}x{f.hidden_size}, lookback {f.lookback}, horizon {f.horizon}, "
+             f"predicting {f.target_transform}")
 
-    def log(row):
-        val = f", val {row['val_loss']:.4f}" if "val_loss" in row else ""
-        echo(f"  epoch {row['epoch']:>3}  train {row['train_loss']:.4f}{val}")
+        def log(row):
+            val = f", val {row['val_loss']:.4f}" if "val_loss" in row else ""
+            echo(f"  epoch {row['epoch']:>3}  train {row['train_loss']:.4f}{val}")
 
-    pieces = []
-    for k in range(folds):
-        fit_rows = frame.iloc[:bounds[k]]
-        echo(f"fold {k + 1}/{folds}: fit on {dates[0]} to {dates[bounds[k] - 1]}" if folds > 1 else
-             f"fit on {dates[0]} to {dates[cut - 1]} (last {f.validation_fraction:.0%} for early stopping)")
-        f.fit(fit_rows, resume=resume, log=log)
-        pieces.append(f.historical_forecasts(frame.iloc[:bounds[k + 1]], start=bounds[k]))
-    fc = pd.concat(pieces, ignore_index=True)
+        if run is not None:
+            run.start()  # every check passed: now an earlier run (--overwrite) goes
+        pieces = []
+        for k in range(folds):
+            fit_rows = frame.iloc[:bounds[k]]
+            echo(f"fold {k + 1}/{folds}: fit on {dates[0]} to {dates[bounds[k] - 1]}" if folds > 1 else
+                 f"fit on {dates[0]} to {dates[cut - 1]} (last {f.validation_fraction:.0%} for early stopping)")
+            f.fit(fit_rows, resume=resume, log=log)
+            pieces.append(f.historical_forecasts(frame.iloc[:bounds[k + 1]], start=bounds[k]))
+        fc = pd.concat(pieces, ignore_index=True)
 
-    p, origins = frame[f.target].to_numpy(), fc["origin_row"].to_numpy()
-    fc["persistence"] = p[origins]
-    fc["moving_average"] = metrics.moving_average(p, origins, 1, ma_window)[:, 0]
-    fc = fc.rename(columns={"forecast": "model"})
-    table = {m: metrics.errors(fc[m].to_numpy(), fc["actual"].to_numpy(), fc["last"].to_numpy())
-             for m in ("model", "persistence", "moving_average")}
+        p, origins = frame[f.target].to_numpy(), fc["origin_row"].to_numpy()
+        fc["persistence"] = p[origins]
+        fc["moving_average"] = metrics.moving_average(p, origins, 1, ma_window)[:, 0]
+        fc = fc.rename(columns={"forecast": "model"})
+        table = {m: metrics.errors(fc[m].to_numpy(), fc["actual"].to_numpy(), fc["last"].to_numpy())
+                 for m in ("model", "persistence", "moving_average")}
 
-    def errors(m):  # (origins, h): fc holds each origin's h steps in a row
-        return (fc[m] - fc["actual"]).to_numpy().reshape(-1, f.horizon)
+        def errors(m):  # (origins, h): fc holds each origin's h steps in a row
+            return (fc[m] - fc["actual"]).to_numpy().reshape(-1, f.horizon)
 
-    tests = {b: metrics.diebold_mariano(errors("model"), errors(b), f.horizon)
-             for b in ("persistence", "moving_average")}
-    up = float(np.mean(fc["actual"] > fc["last"]))
-    seconds = time.perf_counter() - t0
+        tests = {b: metrics.diebold_mariano(errors("model"), errors(b), f.horizon)
+                 for b in ("persistence", "moving_average")}
+        up = float(np.mean(fc["actual"] > fc["last"]))
+        seconds = time.perf_counter() - t0
 
-    echo("")
-    echo(f"test period {dates[cut]} to {dates[-1]}: {len(fc)} forecasts ({f.horizon} step(s) ahead), "
-         f"errors on the {f.target} level")
-    echo(metrics.format_table(table))
-    echo(f"(moving_average: mean of the last {ma_window} values; direction: share of forecasts whose sign "
-         f"of change matches; the actual moved up {up:.1%} of the time)")
-    echo(metrics.verdict(table, tests))
-    if run is not None:
-        periods = {"source": name, "rows": n, "fit": [dates[0], dates[cut - 1]], "test": [dates[cut], dates[-1]],
-                   "folds": folds}
-        _write_outputs(run, f, fc, {**table, "diebold_mariano": tests}, periods, fmt)
-        echo(f"wrote {run.path}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
-    echo(f"done in {seconds:.0f} s")
-    return {"metrics": table, "tests": tests, "forecasts": fc, "forecaster": f, "seconds": seconds}
+        echo("")
+        echo(f"test period {dates[cut]} to {dates[-1]}: {len(fc)} forecasts ({f.horizon} step(s) ahead), "
+             f"errors on the {f.target} level")
+        echo(metrics.format_table(table))
+        echo(f"(moving_average: mean of the last {ma_window} values; direction: share of forecasts whose sign "
+             f"of change matches; the actual moved up {up:.1%} of the time)")
+        echo(metrics.verdict(table, tests))
+        if run is not None:
+            periods = {"source": name, "rows": n, "fit": [dates[0], dates[cut - 1]], "test": [dates[cut], dates[-1]],
+                       "folds": folds}
+            _write_outputs(run, f, fc, {**table, "diebold_mariano": tests}, periods, fmt)
+            echo(f"wrote {run.path}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
+        echo(f"done in {seconds:.0f} s")
+        return {"metrics": table, "tests": tests, "forecasts": fc, "forecaster": f, "seconds": seconds}
 
 
 def _write_outputs(run: RunDir, f: Forecaster, fc: pd.DataFrame, table: dict, periods: dict, fmt: str) -> None:

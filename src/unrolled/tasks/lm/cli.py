@@ -12,31 +12,12 @@ def _train(args) -> int:
     from unrolled.tasks.lm.corpus import load_corpus
     from unrolled.tasks.lm.run import train_lm
 
-    params = _checked_params(args)
+    params = LanguageModel.params_from_args(args)  # each checked, naming its flag
     text = args.text if args.encoding is None else load_corpus(args.text, args.encoding)
     train_lm(text, out=args.out, resume=args.resume, overwrite=args.overwrite, progress=args.progress,
              ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"),
              **params)
     return 0
-
-
-def _checked_params(args) -> dict:
-    """The model's flags, each checked naming its flag, and the model's size checked against
-    ``MAX_PARAMETERS``: before the corpus is read or anything is allocated."""
-    from unrolled.train.config import check_parameters, recurrent_parameters
-
-    params = LanguageModel.params_from_args(args)
-    for key, value in params.items():
-        try:
-            LanguageModel.hyperparams[key].validate(LanguageModel.__name__, key, value)
-        except ValueError as e:
-            raise ValueError(f"--{key.replace('_', '-')}: {e}") from None
-    p = {k: params.get(k, h.default) for k, h in LanguageModel.hyperparams.items()}
-    count = recurrent_parameters(p["cell"], p["embedding_dim"], p["hidden_size"], p["num_layers"])
-    check_parameters(count, f"--hidden-size {p['hidden_size']} with --num-layers {p['num_layers']} and "
-                            f"--embedding-dim {p['embedding_dim']} ({p['cell']})",
-                     "use a smaller --hidden-size (or --num-layers, --embedding-dim)")
-    return params
 
 
 def _sample(args) -> int:

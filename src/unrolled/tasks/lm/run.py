@@ -11,7 +11,7 @@ from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram, make_token
 from unrolled.tasks.lm.corpus import load_corpus, read_text
 from unrolled.tasks.lm.model import LanguageModel
 from unrolled.tasks.lm.ngram import _MAX_KEY
-from unrolled.tasks.rundir import RunDir, model_dir, plot_history
+from unrolled.tasks.rundir import model_dir, open_run, plot_history
 
 
 def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order="default", echo=print,
@@ -29,63 +29,65 @@ def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order=
     own_order = ngram_order not in (None, "default")  # checked now, not after the whole run
     if own_order and (isinstance(ngram_order, bool) or not isinstance(ngram_order, int) or ngram_order < 1):
         raise ValueError(f"--ngram-order {ngram_order!r} is invalid; use a whole number >= 1, or 0 for no n-gram")
-    run = None if out is None else RunDir(out, training=True, resume=resume, overwrite=overwrite)  # before any training
-    corpus = load_corpus(text)
-    lm = LanguageModel(**params, checkpoint_dir=None if run is None else run.checkpoints)
-    adopted = lm.check_resume() if resume else []  # the saved run's parameters against these, before any work
-    if adopted:
-        echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
-    if own_order:  # the n-gram's keys hold V^order values in 64 bits
-        V = make_tokenizer(lm.level, lm.min_freq).fit(corpus.train).vocab_size
-        if V**ngram_order > _MAX_KEY:
-            most = max((k for k in range(1, ngram_order) if V**k <= _MAX_KEY), default=0)
-            raise ValueError(f"--ngram-order {ngram_order} with V={V} overflows 64-bit n-gram keys; use --ngram-order "
-                             f"<= {most}, or 0 for no n-gram")
-    unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
-    echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
-         f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "
-         f"{lm.num_layers} x {lm.hidden_size} hidden, T={lm.seq_len}, B={lm.batch_size}")
+    with open_run(out, training=True, resume=resume, overwrite=overwrite) as run:  # before any training
+        corpus = load_corpus(text)
+        lm = LanguageModel(**params, checkpoint_dir=None if run is None else run.checkpoints)
+        adopted = lm.check_resume() if resume else []  # the saved run's parameters against these, before any work
+        if adopted:
+            echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
+        if own_order:  # the n-gram's keys hold V^order values in 64 bits
+            V = make_tokenizer(lm.level, lm.min_freq).fit(corpus.train).vocab_size
+            if V**ngram_order > _MAX_KEY:
+                most = max((k for k in range(1, ngram_order) if V**k <= _MAX_KEY), default=0)
+                raise ValueError(f"--ngram-order {ngram_order} with V={V} overflows 64-bit n-gram keys; use --ngram-order "
+                                 f"<= {most}, or 0 for no n-gram")
+        unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
+        echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
+             f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "
+             f"{lm.num_layers} x {lm.hidden_size} hidden, T={lm.seq_len}, B={lm.batch_size}")
 
-    def log(row):
-        echo(f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-             f"val ppl {row['val_perplexity']:.3f}  val {unit} {row['val_bits_per_char']:.4f}")
+        def log(row):
+            echo(f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+                 f"val ppl {row['val_perplexity']:.3f}  val {unit} {row['val_bits_per_char']:.4f}")
 
-    t0 = time.perf_counter()
-    lm.fit(corpus, resume=resume, log=log)
-    seconds = time.perf_counter() - t0
-    best = next(r for r in lm.history_ if r["epoch"] == lm.best_epoch_)
-    validation = {k[len("val_"):]: v for k, v in best.items() if k.startswith("val_")}
-    test = lm.evaluate(corpus.test)
-    metrics = {
-        "source": corpus.source, "level": lm.level, "cell": lm.cell, "vocab_size": lm.vocab_size_,
-        "steps": lm.steps_, "epochs": len(lm.history_), "best_epoch": lm.best_epoch_, "seconds": seconds,
-        "out_of_time": lm.out_of_time_,
-        "train_tokens_per_second": lm.train_tokens_per_second_,
-        "validation": validation, "test": test, "history": lm.history_, "ngram": None,
-    }
-    echo(f"{lm.steps_} steps in {seconds:.1f} s ({lm.train_tokens_per_second_ or 0:,.0f} training tokens/s); "
-         f"best epoch {lm.best_epoch_}" + ("; stopped by --max-minutes" if lm.out_of_time_ else ""))
-    echo(f"validation: perplexity {validation['perplexity']:.3f}, {unit} {validation['bits_per_char']:.4f}")
-    echo(f"test:       perplexity {test['perplexity']:.3f}, {unit} {test['bits_per_char']:.4f}")
-    if ngram_order is not None:
-        order = DEFAULT_ORDER[lm.level] if ngram_order == "default" else ngram_order
-        row = evaluate_ngram(corpus, level=lm.level, orders=[order], tokenizer=lm.tokenizer_)[0]
-        metrics["ngram"] = {k: row[k] for k in ("order", "vocab_size", "validation", "test")}
-        echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
-             f"{unit} {row['test']['bits_per_char']:.4f}")
-    if run is not None:
-        lm.save(run.model)
-        run.write_metrics(metrics, lm, {"source": corpus.source, "characters": {
-            "train": len(corpus.train), "validation": len(corpus.validation), "test": len(corpus.test)}})
-        baseline = None
-        if metrics["ngram"] is not None:  # the n-gram's validation loss, in the same nats per token
-            ng = metrics["ngram"]
-            baseline = (f"Kneser-Ney {ng['order']}-gram", ng["validation"]["bits_per_token"] * math.log(2))
-        run.write_figure("loss.png", plot_history(lm.history_, lm.best_epoch_, ylabel="cross-entropy (nats per token)",
-                                                  metric="val_perplexity", metric_label="validation perplexity",
-                                                  baseline=baseline))
-        echo(f"wrote {run.path}/: metrics.json, loss.png, model/, checkpoints/")
-    return metrics
+        if run is not None:
+            run.start()  # every check passed: now an earlier run (--overwrite) goes
+        t0 = time.perf_counter()
+        lm.fit(corpus, resume=resume, log=log)
+        seconds = time.perf_counter() - t0
+        best = next(r for r in lm.history_ if r["epoch"] == lm.best_epoch_)
+        validation = {k[len("val_"):]: v for k, v in best.items() if k.startswith("val_")}
+        test = lm.evaluate(corpus.test)
+        metrics = {
+            "source": corpus.source, "level": lm.level, "cell": lm.cell, "vocab_size": lm.vocab_size_,
+            "steps": lm.steps_, "epochs": len(lm.history_), "best_epoch": lm.best_epoch_, "seconds": seconds,
+            "out_of_time": lm.out_of_time_,
+            "train_tokens_per_second": lm.train_tokens_per_second_,
+            "validation": validation, "test": test, "history": lm.history_, "ngram": None,
+        }
+        echo(f"{lm.steps_} steps in {seconds:.1f} s ({lm.train_tokens_per_second_ or 0:,.0f} training tokens/s); "
+             f"best epoch {lm.best_epoch_}" + ("; stopped by --max-minutes" if lm.out_of_time_ else ""))
+        echo(f"validation: perplexity {validation['perplexity']:.3f}, {unit} {validation['bits_per_char']:.4f}")
+        echo(f"test:       perplexity {test['perplexity']:.3f}, {unit} {test['bits_per_char']:.4f}")
+        if ngram_order is not None:
+            order = DEFAULT_ORDER[lm.level] if ngram_order == "default" else ngram_order
+            row = evaluate_ngram(corpus, level=lm.level, orders=[order], tokenizer=lm.tokenizer_)[0]
+            metrics["ngram"] = {k: row[k] for k in ("order", "vocab_size", "validation", "test")}
+            echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
+                 f"{unit} {row['test']['bits_per_char']:.4f}")
+        if run is not None:
+            lm.save(run.model)
+            run.write_metrics(metrics, lm, {"source": corpus.source, "characters": {
+                "train": len(corpus.train), "validation": len(corpus.validation), "test": len(corpus.test)}})
+            baseline = None
+            if metrics["ngram"] is not None:  # the n-gram's validation loss, in the same nats per token
+                ng = metrics["ngram"]
+                baseline = (f"Kneser-Ney {ng['order']}-gram", ng["validation"]["bits_per_token"] * math.log(2))
+            run.write_figure("loss.png", plot_history(lm.history_, lm.best_epoch_, ylabel="cross-entropy (nats per token)",
+                                                      metric="val_perplexity", metric_label="validation perplexity",
+                                                      baseline=baseline))
+            echo(f"wrote {run.path}/: metrics.json, loss.png, model/, checkpoints/")
+        return metrics
 
 
 def load_model(model) -> LanguageModel:
