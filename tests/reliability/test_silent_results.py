@@ -317,3 +317,14 @@ def test_the_run_reports_the_tests_behind_its_verdict(csv, tmp_path):
         word = ("beats" if t["mean_loss_differential"] < 0 else "is worse than") if t["p_value"] < 0.05 \
             else "is within noise of"
         assert f"{word} {name}" in verdict
+
+
+def test_a_diverged_forecaster_stops_naming_the_learning_rate(capsys):
+    """--lr 1e5: the scaled validation loss stays finite (1e10) while the forecasts overflow to inf;
+    the run must stop with the fix, not report RMSE inf with exit 0 and save the model."""
+    from unrolled import data
+    from unrolled.tasks.forecast import Forecaster
+
+    df = data.load("sp500").iloc[:300]
+    with pytest.raises(ValueError, match=r"training diverged.*lower the learning rate \(lr=100000.0\)"):
+        Forecaster(lookback=5, hidden_size=4, epochs=1, lr=1e5, progress=False).fit(df)

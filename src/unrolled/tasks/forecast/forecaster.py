@@ -28,6 +28,9 @@ from unrolled.tasks.forecast.frame import calendar_features, date_format_of, pre
 from unrolled.tasks.forecast.network import ManyToOne
 
 EVAL_CHUNK = 4096  # windows forwarded at once when validating and forecasting: memory grows with this, not the data
+# The validation MSE on the standardized target above which a run has diverged: predicting the
+# training mean scores about 1, so this is forecasts off by a thousand standard deviations.
+DIVERGED_MSE = 1e6
 
 
 def _columns_list(text):
@@ -226,6 +229,10 @@ class Forecaster(TaskEstimator):
         data = {"rows": n, "dates": [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[-1]:{fmt}}"]}
         trainer = self.make_trainer(self.model_, data=data, log=log)
         self.history_ = trainer.fit(index_batches(len(train_t), self.batch_size), step, validate, resume=resume)
+        if not trainer.best_loss <= DIVERGED_MSE:  # finite, but no forecast: refuse rather than report inf
+            raise ValueError(f"training diverged: the best validation MSE is {trainer.best_loss:.3g} on the "
+                             f"standardized target (predicting the mean scores about 1); lower the learning rate "
+                             f"(lr={self.lr})")
         self.best_epoch_ = trainer.best_epoch
         self.stopped_early_ = trainer.stopped_early
         self.tail_ = frame.iloc[-(L + 1):].reset_index(drop=True)  # what predict() starts from
@@ -242,7 +249,12 @@ class Forecaster(TaskEstimator):
             y[part] = self.model_.forward(ft.windows(X, origins[part], self.lookback))
         y = y * np.asarray(self.y_std_) + np.asarray(self.y_mean_)
         p = frame[self.target].to_numpy()
-        return ft.to_price(p[origins][:, None], y, self.target_transform)
+        with np.errstate(over="ignore", invalid="ignore"):
+            price = ft.to_price(p[origins][:, None], y, self.target_transform)
+        if not np.all(np.isfinite(price)):
+            raise ValueError(f"the model's forecasts overflow (a predicted change of {np.nanmax(np.abs(y)):.3g}): "
+                             f"it diverged in training; refit with a lower learning rate (lr={self.lr})")
+        return price
 
     def predict(self, n=None, df=None) -> pd.DataFrame:
         """The next ``n`` values (default ``horizon``) after the last row of ``df`` (default: the
