@@ -241,3 +241,18 @@ def remove_orphans(directory, stores=()) -> list[pathlib.Path]:
         except FileNotFoundError:
             pass
     return removed
+
+
+def jsonable(obj):
+    """NumPy scalars and dtypes, tuples, paths -> plain JSON values."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
+        return np.dtype(obj).name
+    if isinstance(obj, pathlib.PurePath):
+        return str(obj)
+    return obj

@@ -21,19 +21,12 @@ network, e.g. ``"model_"``), ``learned`` (JSON-able fitted attributes to save), 
 for inspection, ``recurrent_layer()`` / ``inside_input(...)`` / ``describe()``. Learned state ends
 in ``_``; ``fit`` returns ``self``.
 
-Resuming (``fit(..., resume=True)``, ``--resume``): every checkpoint carries the estimator's
-parameters (``make_trainer``). Before any training, ``check_resume`` compares them with this
-estimator's: a parameter set explicitly (a keyword to the constructor or ``set_params``, a flag
-typed on the command line) must equal the saved one, else a ValueError names every differing flag
-with both values; a parameter left at its default takes the saved value (and ``check_resume``
-returns those, for the run to say so). Only ``RESUME_MAY_CHANGE`` -- how long to train -- may be
-set to a new value. Refusing, not silently overriding, is the choice: a resumed run cannot
-differ from the one its checkpoint came from without the user seeing it.
+Resuming (``check_resume``, ``unrolled.tasks.resume``) refuses a resumed run whose parameters
+differ from its checkpoint's; the command line (``unrolled.tasks.flags``) comes from the same table.
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import pathlib
 from typing import ClassVar
@@ -41,7 +34,9 @@ from typing import ClassVar
 import numpy as np
 
 from unrolled.nn.recurrent import LAYERS
-from unrolled.files import load_store, read_json, save_store
+from unrolled.files import jsonable, load_store, save_store
+from unrolled.tasks import flags, resume
+from unrolled.tasks.resume import RUN_ONLY, same
 from unrolled.train.config import TrainConfig, check_parameters, recurrent_parameters
 from unrolled.train.trainer import Trainer
 from unrolled.train.hyperparams import Hyper, fraction, nonnegative, optional_flag, positive, whole
@@ -91,10 +86,6 @@ def training_hyperparams(*, epochs, batch_size, lr, clip_norm, patience, why_epo
     }
 
 
-RUN_ONLY = ("checkpoint_dir", "progress")  # how one run goes, not what the model is: never saved
-RESUME_MAY_CHANGE = ("epochs", "max_steps", "max_minutes")  # how long to train: a resumed run may go on longer
-RESUME_STATE = "estimator"  # the key of the parameters in a checkpoint's extra state
-GIVEN = "_given_flags"  # the argparse namespace's record of the flags typed (add_arguments)
 
 
 class SavedStateError(ValueError):
@@ -154,7 +145,7 @@ class TaskEstimator:
         return self
 
     def __repr__(self) -> str:
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, self.hyperparams[k].default)]
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not same(v, self.hyperparams[k].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def check_params(self) -> None:
@@ -202,121 +193,26 @@ class TaskEstimator:
         """The recurrent layer stack of ``cell`` / ``hidden_size`` / ``num_layers`` / ``dropout``."""
         return LAYERS[self.cell](input_size, self.hidden_size, self.num_layers, dropout=self.dropout, **kw)
 
-    def make_trainer(self, net, config=None, *, data=None, extra_state=None, load_extra_state=None,
-                     **kw) -> Trainer:
-        """The engine for ``fit``: a ``Trainer`` writing to ``checkpoint_dir``, whose checkpoints also
-        carry these parameters (and ``data``, a JSON description of what is trained on) for
-        ``check_resume``. ``extra_state`` / ``load_extra_state``: the task's own, as ``Trainer``'s."""
-        record = {"task": self.task, "params": self._saved_params(), "data": jsonable(data)}
-
-        def save():
-            state = dict(extra_state() or {}) if extra_state is not None else {}
-            state[RESUME_STATE] = record
-            return state
-
-        def load(state):
-            saved = (state or {}).get(RESUME_STATE) or {}
-            if saved.get("data") is not None and record["data"] is not None and saved["data"] != record["data"]:
-                raise ValueError(f"--resume: this run was started on {_words(saved['data'])}; now on "
-                                 f"{_words(record['data'])}; resume with the same data (the same --csv and "
-                                 "--test-fraction, or --text), or start a new run in another --out")
-            if load_extra_state is not None:
-                load_extra_state(state)
-
-        return Trainer(net, config or self.train_config(), checkpoint_dir=self.checkpoint_dir, extra_state=save,
-                       load_extra_state=load, **kw)
-
-    def _saved_params(self) -> dict:
-        return jsonable({k: v for k, v in self.get_params().items() if k not in RUN_ONLY})
+    def make_trainer(self, net, config=None, **kw) -> Trainer:
+        """The engine for ``fit``, its checkpoints carrying these parameters and ``data=`` (a JSON
+        description of what is trained on) for ``check_resume`` (``unrolled.tasks.resume``)."""
+        return resume.trainer_for(self, net, config, **kw)
 
     def check_resume(self, name: str = "last") -> list[str]:
-        """Before a resumed ``fit``: the parameters saved in ``checkpoint_dir``'s checkpoint against
-        these (module docstring). Raises ValueError naming every explicitly set flag that differs;
-        sets the others to the saved values and returns them as flags (``["--lr 0.01"]``)."""
-        if self.checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir: the directory the interrupted run wrote to")
-        path = pathlib.Path(self.checkpoint_dir) / f"{name}.json"
-        if not path.is_file():
-            raise ValueError(f"--resume: no checkpoint {path}; resume continues a run interrupted in the same --out "
-                             "(train without --resume first)")
-        meta = read_json(path, "a checkpoint")
-        record = (meta.get("extra") or {}).get(RESUME_STATE) if isinstance(meta.get("extra"), dict) else None
-        if isinstance(record, dict) and isinstance(record.get("params"), dict):
-            if record.get("task") not in (None, self.task):
-                raise ValueError(f"--resume: {path} is a checkpoint of a {record['task']!r} run, not a "
-                                 f"{self.task!r} one; give the --out of a {self.task} run")
-            saved = {k: v for k, v in record["params"].items() if k in self.hyperparams and k not in RUN_ONLY}
-        else:  # a checkpoint from before the parameters were saved: its TrainConfig
-            config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-            saved = {k: config[k] for k in ("batch_size", "optimizer", "lr", "weight_decay", "clip_norm", "patience",
-                                            "seed") if k in config and k in self.hyperparams}
-        now = self._saved_params()
-        differ = [k for k, v in saved.items() if not _same(now.get(k), v)]
-        given = getattr(self, "_given", frozenset())
-        clash = [k for k in differ if k in given and k not in RESUME_MAY_CHANGE]
-        if clash:
-            raise ValueError(f"--resume: this run was started with {self._flags(clash, saved)}; now "
-                             f"{self._flags(clash, now)}; resume with the same flags (or drop them to use the "
-                             "saved ones)")
-        adopted = [k for k in differ if k not in given]
-        for k in adopted:
-            setattr(self, k, saved[k])
-        self.check_params()
-        return [self._flags([k], saved) for k in adopted]
+        """Before a resumed ``fit``: refuse parameters that differ from the saved run's, take the saved
+        values of those not set explicitly and return them as flags (``unrolled.tasks.resume``)."""
+        return resume.check_resume(self, name)
 
-    @classmethod
-    def _flags(cls, keys, values) -> str:
-        """``--lr 0.002 --no-calendar``: ``keys`` with ``values`` as they are typed on the command line."""
-        words = []
-        for k in keys:
-            h, v = cls.hyperparams[k], values.get(k)
-            flag = h.flag or "--" + k.replace("_", "-")
-            if h.flag is None:
-                words.append(f"{k}={v}")
-            elif isinstance(v, bool):
-                words.append(flag if v else "--no-" + flag[2:])
-            elif isinstance(v, (list, tuple)):
-                words.append(f"{flag} {','.join(map(str, v))!r}")
-            else:
-                words.append(f"{flag} {'none' if v is None else v}")
-        return " ".join(words)
-
-    # -- command line ---------------------------------------------------------------------------
+    # -- command line (unrolled.tasks.flags) ----------------------------------------------------
     @classmethod
     def add_arguments(cls, parser, exclude=()) -> None:
         """One flag per hyperparameter (``--hidden-size``), its help the declared reason."""
-        parser.set_defaults(**{GIVEN: frozenset()})
-        for key, h in cls.hyperparams.items():
-            if h.flag is None or key in exclude:
-                continue
-            flag = h.flag or "--" + key.replace("_", "-")
-            kind = h.type or getattr(h.check, "type", None) or type(h.default)
-            metavar = {int: "N", float: "X"}.get(kind, "TEXT")
-            if getattr(h.check, "none", None):
-                kind = _or_none(kind)
-            default_text = "none" if h.default is None else h.default
-            if kind is bool:
-                parser.add_argument(flag, dest=key, default=h.default, action=_BooleanFlag,
-                                    help=f"{h.why} (default {default_text})".replace("%", "%%"))
-            else:
-                parser.add_argument(flag, dest=key, default=h.default, type=kind, choices=h.choices,
-                                    metavar=None if h.choices else metavar, action=_Store,
-                                    help=f"{h.why} (default {default_text})".replace("%", "%%"))
+        flags.add_arguments(cls, parser, exclude)
 
     @classmethod
     def params_from_args(cls, args) -> dict:
-        """The hyperparameters set by ``add_arguments``'s flags, as keyword arguments: those typed
-        on the command line (the others are the defaults the estimator fills in itself, or, on
-        ``--resume``, the saved run's), or all of them from a namespace of another parser."""
-        given = getattr(args, GIVEN, None)
-        params = {k: getattr(args, k) for k, h in cls.hyperparams.items()
-                  if h.flag is not None and hasattr(args, k) and (given is None or k in given)}
-        for key, value in params.items():  # each checked now, its message naming the flag typed
-            try:
-                cls.hyperparams[key].validate(cls.__name__, key, value)
-            except ValueError as e:
-                raise ValueError(f"{cls.hyperparams[key].flag or '--' + key.replace('_', '-')}: {e}") from None
-        return params
+        """The hyperparameters typed on the command line, each checked naming its flag."""
+        return flags.params_from_args(cls, args)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> pathlib.Path:
@@ -417,64 +313,3 @@ class TaskEstimator:
     def inside_span(self, labels) -> str:
         """What ``inside_input``'s steps are, for a report line (e.g. "60 steps")."""
         return f"{len(labels)} steps"
-
-
-def _or_none(kind):
-    """A flag type that also reads ``none`` (the Python None of an optional hyperparameter)."""
-
-    def convert(text):
-        return None if text.strip().lower() == "none" else kind(text)
-
-    convert.__name__ = getattr(kind, "__name__", "value")  # argparse names it in its messages
-    return convert
-
-
-def _record(namespace, dest) -> None:
-    setattr(namespace, GIVEN, frozenset(getattr(namespace, GIVEN, None) or ()) | {dest})
-
-
-class _Store(argparse.Action):
-    """argparse's ``store``, also recording that the flag was typed (``params_from_args``)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        _record(namespace, self.dest)
-
-
-class _BooleanFlag(argparse.BooleanOptionalAction):
-    """``--name`` / ``--no-name``, also recording that the flag was typed."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        super().__call__(parser, namespace, values, option_string)
-        _record(namespace, self.dest)
-
-
-def _words(data) -> str:
-    """A task's JSON description of its data, in words (``rows 4276, dates 1999-01-04 to 2015-12-30``)."""
-    if isinstance(data, dict):
-        return ", ".join(f"{k} {_words(v)}" for k, v in data.items())
-    if isinstance(data, (list, tuple)):
-        return " to ".join(map(str, data))
-    return str(data)
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return a is b
-
-
-def jsonable(obj):
-    """NumPy scalars and dtypes, tuples, paths -> plain JSON values."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
-        return np.dtype(obj).name
-    if isinstance(obj, pathlib.PurePath):
-        return str(obj)
-    return obj

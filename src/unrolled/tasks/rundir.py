@@ -40,8 +40,8 @@ import re
 import stat
 import weakref
 
-from unrolled.files import TEMP, arrays_pattern, atomic_write, read_json, remove_orphans
-from unrolled.tasks.base import ESTIMATOR_FILE, jsonable
+from unrolled.files import TEMP, arrays_pattern, atomic_write, jsonable, read_json, remove_orphans
+from unrolled.tasks.base import ESTIMATOR_FILE
 
 try:
     import fcntl
