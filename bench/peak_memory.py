@@ -1,12 +1,15 @@
-"""Peak memory of ``unrolled forecast`` on a large synthetic CSV: what the largest input costs.
+"""Peak memory of a training command on a large input: what the largest input costs.
 
-    python bench/peak_memory.py --rows 1200000                      # this checkout, 1.2 M rows (38 MB)
+    python bench/peak_memory.py --rows 1200000                      # unrolled forecast, 1.2 M rows (38 MB)
     python bench/peak_memory.py --rows 1200000 --src /tmp/before/src --args "--epochs 1"
+    python bench/peak_memory.py --task lm --megabytes 200           # unrolled lm train, 200 MB of text
 
-Writes a minute-bar series (a geometric random walk with a volume column, seeded) of ``--rows``
-rows to a temporary CSV, runs the command in a child process and reports its wall time and peak
-resident memory (``ru_maxrss`` of the child). Training is cut short (``--max-steps``) because
-the question is what the data and the evaluation hold, not how long training takes.
+``forecast``: a minute-bar series (a geometric random walk with a volume column, seeded) of
+``--rows`` rows in a temporary CSV. ``lm``: the bundled Shakespeare repeated to ``--megabytes``
+of text, a small model (the data, not the weights, is the question). The command runs in a child
+process; the report is its wall time and peak resident memory (``ru_maxrss`` of the child).
+Training is cut short (``--max-steps``): what the data and the evaluation hold is the question,
+not how long training takes.
 """
 
 import argparse
@@ -32,26 +35,45 @@ def write_csv(rows: int, path: pathlib.Path) -> None:
                   "Volume": volume}).to_csv(path, index=False)
 
 
+def write_text(megabytes: float, path: pathlib.Path) -> None:
+    from unrolled.tasks.lm.corpus import shakespeare
+
+    text = shakespeare().train
+    reps = int(megabytes * 1e6 // len(text.encode())) + 1
+    path.write_text(text * reps)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=1_200_000, help="rows of the synthetic CSV (default 1,200,000)")
-    p.add_argument("--args", default="--max-steps 20 --no-progress",
-                   help="flags for unrolled forecast (default: --max-steps 20 --no-progress)")
+    p.add_argument("--task", choices=("forecast", "lm"), default="forecast", help="the command (default forecast)")
+    p.add_argument("--rows", type=int, default=1_200_000, help="forecast: rows of the synthetic CSV (default 1,200,000)")
+    p.add_argument("--megabytes", type=float, default=100, help="lm: megabytes of text (default 100)")
+    p.add_argument("--args", default=None, help="flags for the command (default: a short run, see the source)")
     p.add_argument("--src", help="the src/ folder of another checkout to measure instead")
     args = p.parse_args()
     env = os.environ.copy()
     if args.src:
         env["PYTHONPATH"] = str(pathlib.Path(args.src).resolve())
     with tempfile.TemporaryDirectory() as d:
-        csv = pathlib.Path(d) / "big.csv"
-        write_csv(args.rows, csv)
-        size = csv.stat().st_size / 1e6
-        cmd = [sys.executable, "-m", "unrolled.cli", "forecast", "--csv", str(csv), *shlex.split(args.args)]
+        if args.task == "forecast":
+            data = pathlib.Path(d) / "big.csv"
+            write_csv(args.rows, data)
+            what = f"{args.rows:,} rows"
+            cmd = ["forecast", "--csv", str(data), *shlex.split(args.args or "--max-steps 20 --no-progress")]
+        else:
+            data = pathlib.Path(d) / "big.txt"
+            write_text(args.megabytes, data)
+            what = "text"
+            cmd = ["lm", "train", "--text", str(data), *shlex.split(
+                args.args or "--max-steps 5 --hidden-size 32 --num-layers 1 --embedding-dim 16 --ngram-order 0 "
+                             "--eval-batch-size 512 --no-progress")]
+        size = data.stat().st_size / 1e6
+        cmd = [sys.executable, "-m", "unrolled.cli", *cmd]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB -> GiB
-    print(f"{args.rows:,} rows ({size:.0f} MB): exit {r.returncode}, {wall:.0f} s, peak resident memory {peak:.2f} GiB")
+    print(f"{args.task} on {what} ({size:.0f} MB): exit {r.returncode}, {wall:.0f} s, peak resident memory {peak:.2f} GiB")
     if r.returncode:
         print((r.stderr or r.stdout).strip().splitlines()[-1])
 

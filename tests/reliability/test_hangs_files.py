@@ -170,3 +170,15 @@ def test_a_store_without_a_member_list_still_loads(tmp_path):
     (d / "module.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="no array 'missing'"):
         load_store(d, "module", "F", "saved module", "fix")
+
+
+def test_a_text_above_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """lm train holds about 19 bytes per character (bench/peak_memory.py --task lm): a text over
+    MAX_TEXT_BYTES is refused from its size, naming the limit, not read into memory."""
+    from unrolled.tasks.lm import corpus
+
+    monkeypatch.setattr(corpus, "MAX_TEXT_BYTES", 1 << 20)
+    big = tmp_path / "big.txt"
+    big.write_text("x" * ((1 << 20) + 1))
+    with pytest.raises(ValueError, match="larger than 1 MiB \\(MAX_TEXT_BYTES\\)"):
+        corpus.read_text(big)

@@ -40,7 +40,10 @@ VALIDATION_WORKS = ("macbeth_gut", "twelfth_night_gut", "richard_ii_gut", "juliu
 TEST_WORKS = ("hamlet_gut", "much_ado_about_nothing_gut", "henry_iv_part_1_gut", "tempest_gut")
 WORK_SEPARATOR = "\n"  # each work ends with a newline; this adds the blank line between works
 FILE_FRACTIONS = (0.90, 0.05, 0.05)  # train / validation / test of a user's file, by position
-MAX_TEXT_BYTES = 1 << 30  # 1 GiB, 250x the bundled corpus: its token ids alone take 8 GiB; more is a mistake
+# 512 MiB, 125x the bundled corpus. Training holds about 19 bytes per character of text (the
+# text, its splits, its int64 token ids, the streams): `python bench/peak_memory.py --task lm
+# --megabytes 400` peaked at 7.57 GiB, so this limit needs about 10 GiB of a 24 GB machine.
+MAX_TEXT_BYTES = 512 << 20
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE first: it starts as UTF-16 LE's
 
@@ -109,7 +112,7 @@ def read_text(path, encoding=None) -> str:
     try:
         with open_regular(p) as f:
             if os.fstat(f.fileno()).st_size > MAX_TEXT_BYTES:
-                raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 30} GiB (MAX_TEXT_BYTES); pass a smaller "
+                raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 20} MiB (MAX_TEXT_BYTES); pass a smaller "
                                  "text file, or a part of it")
             data = f.read(MAX_TEXT_BYTES + 1)
     except FileNotFoundError:
@@ -121,7 +124,7 @@ def read_text(path, encoding=None) -> str:
         raise ValueError(f"cannot read the text file {shown} ({e.strerror or e}); check the path and its "
                          "permissions") from None
     if len(data) > MAX_TEXT_BYTES:  # grew while we read it
-        raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 30} GiB (MAX_TEXT_BYTES); pass a smaller file")
+        raise ValueError(f"{shown} is larger than {MAX_TEXT_BYTES >> 20} MiB (MAX_TEXT_BYTES); pass a smaller file")
     bom = next((name for mark, name in BOMS if data.startswith(mark)), None) if encoding is None else None
     codec = encoding or bom or "utf-8"
     if codec == "utf-8" and b"\x00" in data:
