@@ -77,7 +77,8 @@ def rnn_bound(layer, h: np.ndarray, lags: np.ndarray) -> dict:
     rho = float(np.linalg.norm(W_hh, 2))
     gamma = float(np.max(layer.cell.dphi(h)))  # the largest |phi'(a_j)| over the run, from the outputs
     lags = np.asarray(lags, dtype=np.float64)
-    return {"rho": rho, "gamma": gamma, "bound": (gamma * rho) ** lags, "global_bound": rho ** lags}
+    with np.errstate(over="ignore"):  # a bound above 1e308 at a long lag is inf, and means it
+        return {"rho": rho, "gamma": gamma, "bound": (gamma * rho) ** lags, "global_bound": rho ** lags}
 
 
 def scaled(layer, factor: float):
