@@ -73,7 +73,7 @@ TASKS = sorted(registry.TASKS)
 def fitted(task, **change):
     cls = registry.estimator(task)
     params, data = cls.contract_example()
-    return cls(**{**params, **change}).fit(data), data
+    return cls(**{**params, **change}).fit_example(data), data
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -104,7 +104,7 @@ def test_clone_copies_the_parameters_not_the_fit(task):
     assert getattr(twin, twin.network_attr, None) is None  # unfitted
     with pytest.raises(ValueError, match="not fitted"):
         twin.contract_predictions(data)
-    np.testing.assert_array_equal(twin.fit(data).contract_predictions(data), est.contract_predictions(data))
+    np.testing.assert_array_equal(twin.fit_example(data).contract_predictions(data), est.contract_predictions(data))
     assert repr(twin) == repr(est) and repr(est).startswith(type(est).__name__ + "(")
 
 

@@ -289,6 +289,10 @@ class TaskEstimator:
         cloning, so a new task gets those tests by registering."""
         raise NotImplementedError(f"{cls.__name__} defines no contract_example()")
 
+    def fit_example(self, data):
+        """``fit`` on ``contract_example``'s data (a task whose ``fit`` takes ``(X, y)`` unpacks it)."""
+        return self.fit(data)
+
     def contract_predictions(self, data) -> np.ndarray:
         """Numbers that identify the fitted model's behaviour on ``data`` (its predictions)."""
         raise NotImplementedError(f"{type(self).__name__} defines no contract_predictions()")

@@ -24,6 +24,7 @@ TASKS: dict[str, Task] = {
     "forecast": Task("unrolled.tasks.forecast.forecaster:Forecaster", "unrolled.tasks.forecast.cli:add_parser",
                      ("forecast",)),
     "lm": Task("unrolled.tasks.lm.model:LanguageModel", "unrolled.tasks.lm.cli:add_parser", ("lm", "train")),
+    "classify": Task("unrolled.tasks.classify.model:Classifier"),
 }
 
 

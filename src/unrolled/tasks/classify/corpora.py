@@ -90,3 +90,20 @@ def folds(frame: pd.DataFrame, k: int = 10, seed: int = 0, label_col: str = "lab
             out[(j + offset) % k].append(row)
         offset += len(rows)  # the next class starts where this one stopped: fold sizes stay even
     return [np.sort(np.asarray(f, dtype=np.int64)) for f in out]
+
+
+def stratified_holdout(y, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions ``(kept, held_out)``: ``fraction`` of each class held out (at least one
+    example of every class with two or more), seeded; both sorted."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        n = min(len(rows) - 1, max(1, round(fraction * len(rows)))) if len(rows) > 1 else 0
+        held.append(rows[:n])
+        kept.append(rows[n:])
+    kept, held = np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+    if len(held) == 0:
+        raise ValueError("no class has two examples to hold one out for validation; give more examples")
+    return kept, held
