@@ -55,3 +55,34 @@ def test_explain_reads_a_classifier_without_knowing_its_task(movies, tmp_path, c
 def test_bad_input_names_the_fix(texts, labels, fix):
     with pytest.raises(ValueError, match=fix):
         Classifier(**SMALL).fit(texts, labels)
+
+
+def test_cli_trains_on_a_csv_and_writes_the_run(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    words = ["good", "bad"]
+    y = rng.integers(0, 2, 120)
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\n" + "".join(f"\"this was {words[k]}, truly {words[k]}\",{k + 4}\n" for k in y))
+    assert main(["classify", "--csv", str(csv), "--text-col", "review", "--label-col", "stars", "--epochs", "3",
+                 "--hidden-size", "8", "--embedding-dim", "8", "--lr", "0.02", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    import json
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["task"] == "classify" and 0 <= metrics["test_accuracy"] <= 1
+    assert (tmp_path / "run" / "model" / "estimator.json").is_file() and (tmp_path / "run" / "loss.png").is_file()
+
+
+@pytest.mark.parametrize("body, flags, fix", [
+    ("text,label\nfine,a\n", ["--text-col", "review"], "--text-col and --label-col"),
+    ("text,label\none,a\ntwo,a\nthree,a\n", [], "one class"),
+    ("text,label\n,a\nx,b\ny,a\n", [], "empty texts"),
+    ("text,label\na,x\nb,x\nc,x\nd,y\n", [], "fewer than 3 examples"),
+])
+def test_cli_bad_csv_is_one_line_naming_the_fix(tmp_path, capsys, body, flags, fix):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(body)
+    assert main(["classify", "--csv", str(csv), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unrolled: error:") and fix in err and "Traceback" not in err

@@ -24,7 +24,8 @@ TASKS: dict[str, Task] = {
     "forecast": Task("unrolled.tasks.forecast.forecaster:Forecaster", "unrolled.tasks.forecast.cli:add_parser",
                      ("forecast",)),
     "lm": Task("unrolled.tasks.lm.model:LanguageModel", "unrolled.tasks.lm.cli:add_parser", ("lm", "train")),
-    "classify": Task("unrolled.tasks.classify.model:Classifier"),
+    "classify": Task("unrolled.tasks.classify.model:Classifier", "unrolled.tasks.classify.cli:add_parser",
+                     ("classify",)),
 }
 
 

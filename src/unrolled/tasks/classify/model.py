@@ -80,18 +80,27 @@ class Classifier(TaskEstimator):
         return labels
 
     # -- training -----------------------------------------------------------------------------------
-    def fit(self, texts, labels, *, resume=False, log=None) -> "Classifier":
-        """Train on ``texts`` (strings) and ``labels`` (two or more classes); returns self."""
+    def fit(self, texts, labels, *, validation=None, resume=False, log=None) -> "Classifier":
+        """Train on ``texts`` (strings) and ``labels`` (two or more classes); returns self.
+        ``validation``: ``(texts, labels)`` for early stopping, else a stratified
+        ``validation_fraction`` of the training examples is held out."""
         from unrolled.tasks.classify.corpora import stratified_holdout
 
         self.check_params()
         texts, labels = self._texts(texts), self._labels(labels)
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels; give one label per text")
+        n_fit = len(texts)
+        if validation is not None:
+            texts = texts + self._texts(validation[0])
+            labels = np.concatenate([labels, self._labels(validation[1])])
         classes, y = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"the labels hold one class ({classes[0]!r}); a classifier needs two or more")
-        train, val = stratified_holdout(y, self.validation_fraction, self.seed)
+        if validation is None:
+            train, val = stratified_holdout(y, self.validation_fraction, self.seed)
+        else:
+            train, val = np.arange(n_fit), np.arange(n_fit, len(texts))
         self.classes_ = classes.tolist()
         self.tokenizer_ = make_tokenizer(self.level, self.min_freq).fit("\n".join(texts[i] for i in train))
         seqs = self._encode(texts)
