@@ -328,3 +328,28 @@ def test_a_diverged_forecaster_stops_naming_the_learning_rate(capsys):
     df = data.load("sp500").iloc[:300]
     with pytest.raises(ValueError, match=r"training diverged.*lower the learning rate \(lr=100000.0\)"):
         Forecaster(lookback=5, hidden_size=4, epochs=1, lr=1e5, progress=False).fit(df)
+
+
+def test_resuming_a_run_that_stopped_early_says_there_is_nothing_to_continue(tmp_path):
+    from unrolled import data
+    from unrolled.tasks.forecast import Forecaster
+
+    df = data.load("sp500").iloc[:300]
+    kw = dict(lookback=5, hidden_size=4, epochs=30, patience=1, lr=0.05, progress=False,
+              checkpoint_dir=tmp_path / "checkpoints")
+    f = Forecaster(**kw).fit(df)
+    assert f.stopped_early_
+    with pytest.raises(ValueError, match="stopped early after epoch .*nothing to continue"):
+        Forecaster(**{**kw, "epochs": 60}).fit(df, resume=True)
+
+
+def test_features_name_other_columns_once():
+    from unrolled.tasks.forecast import Forecaster
+
+    for bad in ("Close", "Volume,Volume", 5):
+        with pytest.raises(ValueError, match="features="):
+            Forecaster(features=bad)
+    f = Forecaster()
+    with pytest.raises(ValueError, match="lookback=1"):
+        f.set_params(lookback=1)
+    assert f.lookback == 30  # all or nothing

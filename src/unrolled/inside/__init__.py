@@ -6,7 +6,7 @@
   ``layer.cell.gates``, ``.labels``, ``.panels``);
 * :mod:`~unrolled.inside.trace` -- seed 003's worked step, seed 002's scalar walk-through and
   the user's own numbers as tables (``unrolled explain``);
-* :mod:`~unrolled.inside.models` -- a trained forecast model and an input for it (a date range);
+* :mod:`~unrolled.inside.models` -- any registered task's trained model (``unrolled.load``) and an input for it;
 * :mod:`~unrolled.inside.gradflow` -- ``||dh_t / dh_k||`` for every lag by the hand-derived
   backward, seed 004's bound ``(gamma * rho)^(t-k)`` for the tanh RNN, clipping on a real run
   (``unrolled gradflow``);

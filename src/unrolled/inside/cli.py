@@ -92,7 +92,7 @@ def add_gradflow_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="a trained model (`unrolled forecast` or `unrolled lm train` "
                                                   "--out DIR) instead of random init")
     p.add_argument("--csv", help="with a forecast --model: the CSV (default: the bundled S&P 500)")
-    p.add_argument("--text", help="with a language --model: the text read (default: a line of Hamlet, repeated)")
+    p.add_argument("--text", help="with a language --model: the text read (default: three lines of Hamlet, repeated to --lags tokens)")
     p.add_argument("--lags", type=int, default=60, help="longest lag, the input's length in steps (default 60)")
     p.add_argument("--scales", type=_floats, default=None,
                    help="factors on W_hh, e.g. 0.5,1,2,4 (the default; 1 with --model)")

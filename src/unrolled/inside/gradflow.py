@@ -23,6 +23,7 @@ between the vanishing (``gamma * rho < 1``) and the exploding regime.
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import numpy as np
@@ -203,6 +204,16 @@ def clipping_run(steps=300, clip_norm=1.0, cell="lstm", hidden_size=32, batch_si
     return out
 
 
+def _check_jacobian_size(lags: int, H: int, what: str) -> None:
+    """The Jacobian products hold lags x H^2 numbers: refuse above MAX_JACOBIAN_ENTRIES, before any work."""
+    if lags * H**2 > MAX_JACOBIAN_ENTRIES:
+        most_lags, most_h = MAX_JACOBIAN_ENTRIES // H**2, math.isqrt(MAX_JACOBIAN_ENTRIES // lags)
+        raise ValueError(f"--lags {lags} with {what} {H} makes {lags * H**2:,} Jacobian entries (lags x H^2), more "
+                         f"than MAX_JACOBIAN_ENTRIES = {MAX_JACOBIAN_ENTRIES:,}; use "
+                         + (f"--lags <= {most_lags:,}" if most_lags else "a smaller model")
+                         + (f" or --hidden-size <= {most_h:,}" if what == "--hidden-size" else ""))
+
+
 # -- unrolled gradflow ------------------------------------------------------------------------------
 # Limits, checked before any work: the H copies of the sequence make memory and time grow as
 # lags x H^2 (about 100 bytes per entry for the LSTM: 2^23 entries take some 800 MB), and the curves
@@ -218,7 +229,6 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
     last ``lags`` rows of ``csv`` or the first ``lags`` tokens of ``text``), a table, the clipping
     run; with ``out``: gradflow.png / .csv and clipping.png / .csv. ``scales`` multiply ``W_hh``
     (default 0.5, 1, 2, 4; 1 for a model). The limits above are checked first."""
-    import math
 
     import pandas as pd
 
@@ -233,11 +243,8 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
                          "(MAX_LAGS), such as 60")
     if not whole(hidden_size, 1, MAX_JACOBIAN_ENTRIES):
         raise ValueError(f"--hidden-size {hidden_size!r} is invalid; use a whole number >= 1, such as 32")
-    if model is None and lags * hidden_size**2 > MAX_JACOBIAN_ENTRIES:
-        most_lags, most_h = MAX_JACOBIAN_ENTRIES // hidden_size**2, math.isqrt(MAX_JACOBIAN_ENTRIES // lags)
-        raise ValueError(f"--lags {lags} with --hidden-size {hidden_size} makes {lags * hidden_size**2:,} Jacobian "
-                         f"entries (lags x H^2), more than MAX_JACOBIAN_ENTRIES = {MAX_JACOBIAN_ENTRIES:,}; use "
-                         + (f"--lags <= {most_lags:,} or " if most_lags else "") + f"--hidden-size <= {most_h:,}")
+    if model is None:
+        _check_jacobian_size(lags, hidden_size, "--hidden-size")
     if not whole(seed, 0, float("inf")):
         raise ValueError(f"--seed {seed!r} is invalid; use a whole number >= 0")
     if not whole(clip_steps, 0, MAX_CLIP_STEPS):
@@ -254,6 +261,7 @@ def run_gradflow(cells=None, model=None, lags=60, scales=None, hidden_size=32, s
                 raise ValueError("--cells picks randomly initialised cells; with --model the model's own cell is used")
             est = load_estimator(model)
             layer = est.recurrent_layer()
+            _check_jacobian_size(lags, layer.hidden_size, "the model's hidden size")
             x, labels, _, _ = est.inside_input(csv=csv, text=text, rows=lags)
             curves = flow_curves(layer, x[:, 0, :], f"{est.cell} (trained)", scales or (1.0,))  # x (T, D)
             clip_cell, clip_hidden = est.cell, layer.hidden_size

@@ -136,12 +136,20 @@ class TaskEstimator:
         return {k: getattr(self, k) for k in self.hyperparams}
 
     def set_params(self, **params):
-        for k, v in params.items():
+        """Set hyperparameters, all or none: a bad value changes nothing."""
+        for k in params:
             if k not in self.hyperparams:
                 raise ValueError(f"{type(self).__name__}: unknown parameter {k!r}; valid ones are {list(self.hyperparams)}")
+        before = {k: getattr(self, k) for k in params}
+        for k, v in params.items():
             setattr(self, k, v)
+        try:
+            self.check_params()
+        except ValueError:
+            for k, v in before.items():
+                setattr(self, k, v)
+            raise
         self._given = getattr(self, "_given", frozenset()) | set(params)
-        self.check_params()
         return self
 
     def __repr__(self) -> str:
@@ -189,10 +197,6 @@ class TaskEstimator:
         config.update(task)
         return TrainConfig(**config)
 
-    def make_recurrent(self, input_size, **kw):
-        """The recurrent layer stack of ``cell`` / ``hidden_size`` / ``num_layers`` / ``dropout``."""
-        return LAYERS[self.cell](input_size, self.hidden_size, self.num_layers, dropout=self.dropout, **kw)
-
     def make_trainer(self, net, config=None, **kw) -> Trainer:
         """The engine for ``fit``, its checkpoints carrying these parameters and ``data=`` (a JSON
         description of what is trained on) for ``check_resume`` (``unrolled.tasks.resume``)."""
@@ -220,7 +224,7 @@ class TaskEstimator:
         learned state) naming a ``.npz`` of the network's weights and the task's own arrays;
         atomic, no pickle. ``unrolled.load(path)`` or ``<Class>.load(path)`` reads it back."""
         self._check_fitted()
-        params = {k: v for k, v in self.get_params().items() if k not in RUN_ONLY}
+        params = resume.saved_params(self)
         arrays = {f"model/{k}": v for k, v in getattr(self, self.network_attr).state_dict().items()}
         extra_arrays, extra_meta = self._save_extra()
         arrays.update(extra_arrays)

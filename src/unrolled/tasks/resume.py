@@ -63,6 +63,10 @@ def check_resume(est, name: str = "last") -> list[str]:
         raise ValueError(f"--resume: no checkpoint {path}; resume continues a run interrupted in the same --out "
                          "(train without --resume first)")
     meta = read_json(path, "a checkpoint")
+    if meta.get("stopped_early") is True:  # a finished run: resuming would train nothing and say nothing
+        raise ValueError(f"--resume: the run in {path.parent.parent} stopped early after epoch {meta.get('epoch')} "
+                         "(no better validation loss for --patience epochs), so there is nothing to continue; "
+                         "start a new run (--overwrite, or another --out)")
     record = (meta.get("extra") or {}).get(RESUME_STATE) if isinstance(meta.get("extra"), dict) else None
     if isinstance(record, dict) and isinstance(record.get("params"), dict):
         if record.get("task") not in (None, est.task):

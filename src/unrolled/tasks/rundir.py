@@ -42,6 +42,7 @@ import weakref
 
 from unrolled.files import TEMP, arrays_pattern, atomic_write, jsonable, read_json, remove_orphans
 from unrolled.tasks.base import ESTIMATOR_FILE
+from unrolled.tasks.resume import saved_params
 
 try:
     import fcntl
@@ -187,8 +188,7 @@ class RunDir:
         """``metrics.json``: the task's numbers, the estimator's configuration and the data periods."""
         record = dict(metrics)
         if estimator is not None:
-            record["config"] = {"task": estimator.task, **{k: v for k, v in estimator.get_params().items()
-                                                          if k not in ("checkpoint_dir", "progress")}}
+            record["config"] = {"task": estimator.task, **saved_params(estimator)}
         if data is not None:
             record["data"] = data
         return self.write_text("metrics.json", json.dumps(jsonable(record), indent=2))
@@ -237,8 +237,12 @@ class _DirLock:
         else:
             raise ValueError(f"cannot lock --out {directory}: {self.path} keeps changing; choose another --out")
         since = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {since}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {since}\n".encode())
+        except BaseException:  # a full disk: no lock held, nothing left open
+            os.close(fd)
+            raise
         self.fd = fd
 
     def release(self) -> None:
@@ -291,7 +295,7 @@ def model_dir(path) -> pathlib.Path:
         if (candidate / f"{ESTIMATOR_FILE}.json").is_file():
             return candidate
     raise ValueError(f"no trained model in {str(path)!r}: expected {ESTIMATOR_FILE}.json in it or in its model/; "
-                     "give the --out directory of `unrolled forecast` or `unrolled lm train`")
+                     "give the --out directory of a training run (or its model/ subdirectory)")
 
 
 def saved_task(path) -> str:

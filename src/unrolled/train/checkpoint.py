@@ -130,6 +130,10 @@ def trainer_state(trainer, ranks: list[dict] | None = None) -> tuple[dict, dict]
 
 def restore_trainer(trainer, arrays: dict, meta: dict) -> None:
     """Put a ``trainer_state`` back into ``trainer`` and its model (built with the same shapes)."""
+    if trainer.load_extra_state is not None and meta.get("extra") is not None:
+        # first: the task's own state and checks (is it the same data?), so that a refused resume
+        # names its reason instead of a shape that differs because the data did
+        trainer.load_extra_state(meta["extra"])
     model = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     best = {k[len("best/"):]: v for k, v in arrays.items() if k.startswith("best/")}
     trainer.model.load_state_dict(model)
@@ -146,5 +150,3 @@ def restore_trainer(trainer, arrays: dict, meta: dict) -> None:
     trainer.bad_epochs, trainer.stopped_early = int(meta["bad_epochs"]), bool(meta["stopped_early"])
     trainer.steps = int(meta.get("steps", 0))
     trainer.best_params = best or None
-    if trainer.load_extra_state is not None and meta.get("extra") is not None:
-        trainer.load_extra_state(meta["extra"])

@@ -9,7 +9,7 @@ A world is any object with::
     gather(obj) -> list        every process's ``obj`` in rank order on the main one (None elsewhere)
 
 and, if it owns a Generator, ``state_dict()`` / ``load_state_dict(state)`` (JSON) so that
-checkpoints carry it. ``SingleProcess`` is the default; an MPI world implements the same five
+checkpoints carry it. ``SingleProcess`` is the default; an MPI world implements the same seven
 names over a communicator. With ``size > 1`` the ``Trainer`` puts ``AverageGradients`` first
 among its hooks (the one point where gradients are synchronised), writes checkpoints and log rows
 from the main process only, and seeds its shuffle Generator with ``seed + rank``.

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from unrolled.tasks.base import SavedStateError, TaskEstimator, network_hyperparams, training_hyperparams
-from unrolled.train.hyperparams import Hyper, anything, flag_value, fraction, optional_flag, text, whole
+from unrolled.train.hyperparams import Hyper, flag_value, fraction, optional_flag, text, whole
 from unrolled.train import index_batches
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
@@ -49,6 +49,17 @@ def _date_format():
     return check
 
 
+def _column_names(v):
+    """None, a comma-separated string or a list of distinct, non-empty column names."""
+    if v is None:
+        return
+    names = _columns_list(v) if isinstance(v, str) else v
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError("use column names, e.g. ['Volume'] or 'Volume,Open' ('' for none)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"name each covariate once (got {list(names)})")
+
+
 class Forecaster(TaskEstimator):
     """Many-to-one ``cell`` network over ``lookback`` steps of ``[target change, covariate
     changes, calendar]`` -> the next ``horizon`` values of ``target`` (direct multi-output).
@@ -69,7 +80,7 @@ class Forecaster(TaskEstimator):
         "horizon": Hyper(1, "values predicted at once (1: the next)", whole()),
         "target": Hyper("Close", "the column to forecast", text()),
         "features": Hyper(None, "covariate columns, comma-separated on the command line, '' for none "
-                                "(None: Volume if present)", anything(), type=_columns_list),
+                                "(None: Volume if present)", _column_names, type=_columns_list),
         "date_col": Hyper("Date", "the date column", text()),
         "date_format": Hyper(None, "how the dates are written, in strptime codes such as %d/%m/%Y (None: ISO "
                                    "dates as written, d/m/y day- or month-first as the data shows)", _date_format()),
@@ -88,6 +99,14 @@ class Forecaster(TaskEstimator):
     }
     learned = ("features_", "covariate_log_", "x_mean_", "x_std_", "y_mean_", "y_std_", "n_features_in_",
                "history_", "best_epoch_", "stopped_early_", "train_period_")
+
+    def _check_together(self) -> None:
+        super()._check_together()
+        names = _columns_list(self.features) if isinstance(self.features, str) else list(self.features or [])
+        clash = [n for n in names if n in (self.target, self.date_col)]
+        if clash:
+            raise ValueError(f"Forecaster: features={self.features!r} is invalid; {clash[0]!r} is the target or the "
+                             "date column already: list only other columns (--features)")
 
     def _columns(self, df) -> list[str]:
         if getattr(self, "features_", None) is not None:

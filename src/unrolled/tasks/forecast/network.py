@@ -13,9 +13,8 @@ import numpy as np
 
 from unrolled.nn.module import Module
 from unrolled.nn.layers import Linear
-from unrolled.nn.recurrent import LAYERS
+from unrolled.nn.recurrent import make_layer
 
-CELLS = LAYERS  # user-facing cell name -> recurrent layer, one registry for the library
 
 
 class ManyToOne(Module):
@@ -28,10 +27,8 @@ class ManyToOne(Module):
     def __init__(self, cell, input_size, hidden_size, horizon, num_layers=1, dropout=0.0, *,
                  dtype=np.float32, seed=None):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell={cell!r} is not one of {sorted(CELLS)}; use 'rnn', 'lstm' or 'gru'")
         seeds = np.random.SeedSequence(seed).spawn(2)  # independent streams for the two parts
-        self.rnn = CELLS[cell](input_size, hidden_size, num_layers, dropout=dropout, dtype=dtype,
+        self.rnn = make_layer(cell, input_size, hidden_size, num_layers=num_layers, dropout=dropout, dtype=dtype,
                                seed=np.random.default_rng(seeds[0]))
         self.head = Linear(hidden_size, horizon, dtype=dtype, seed=np.random.default_rng(seeds[1]))
         self._T = None

@@ -157,6 +157,8 @@ def predict_from_dir(model, csv, n=None, *, out=None, sep=None, encoding=None, d
     the next ``n`` values after the last row of ``csv``, which must have the model's columns.
     ``sep`` / ``encoding`` / ``decimal``: how ``csv`` is written (None: detected);
     ``date_format`` / ``dayfirst``: how its dates are (None: as the model was trained)."""
+    if out is not None and pathlib.Path(out).is_dir():
+        raise ValueError(f"--out {out} is a directory; give the name of the CSV file to write, e.g. {out}/forecast.csv")
     f = Forecaster.load(model_dir(model))
     dates = {k: v for k, v in (("date_format", date_format), ("dayfirst", dayfirst)) if v is not None}
     if dates:

@@ -14,9 +14,8 @@ import numpy as np
 
 from unrolled.nn.layers import Dropout, Embedding, Linear
 from unrolled.nn.module import Module
-from unrolled.nn.recurrent import LAYERS
+from unrolled.nn.recurrent import make_layer
 
-CELLS = LAYERS  # user-facing cell name -> recurrent layer, one registry for the library
 
 
 class RecurrentLM(Module):
@@ -25,12 +24,11 @@ class RecurrentLM(Module):
     def __init__(self, cell, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
                  dtype=np.float32, seed=None):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell={cell!r} is not one of {sorted(CELLS)}; use 'rnn', 'lstm' or 'gru'")
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
         self.encoder = Embedding(vocab_size, embedding_dim, dtype=dtype, seed=rngs[0])
         self.drop_in = Dropout(dropout, seed=rngs[1])  # on the embeddings, as Zaremba et al.
-        self.rnn = CELLS[cell](embedding_dim, hidden_size, num_layers, dropout=dropout, dtype=dtype, seed=rngs[2])
+        self.rnn = make_layer(cell, embedding_dim, hidden_size, num_layers=num_layers, dropout=dropout, dtype=dtype,
+                              seed=rngs[2])
         self.drop_out = Dropout(dropout, seed=rngs[3])  # before the decoder
         self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=rngs[4])
 
