@@ -86,3 +86,22 @@ def test_cli_bad_csv_is_one_line_naming_the_fix(tmp_path, capsys, body, flags, f
     assert main(["classify", "--csv", str(csv), *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("unrolled: error:") and fix in err and "Traceback" not in err
+
+
+def test_log_count_ratio_by_hand():
+    """Wang & Manning's r for two features over three documents, alpha = 1."""
+    from unrolled.tasks.classify.baselines import log_count_ratio
+
+    X = np.array([[1, 0], [1, 1], [0, 1]])
+    positive = np.array([True, True, False])
+    p, q = np.array([3.0, 2.0]), np.array([1.0, 2.0])  # 1 + counts in each class
+    np.testing.assert_allclose(log_count_ratio(X, positive), np.log((p / 5) / (q / 3)))
+
+
+def test_baselines_beat_the_majority_class_on_the_movie_snippets(movies):
+    pytest.importorskip("sklearn")
+    from unrolled.tasks.classify.baselines import run_baselines
+
+    (train_x, train_y), (test_x, test_y) = movies["train"], movies["test"]
+    acc = run_baselines(train_x, train_y, test_x, test_y)
+    assert acc["tfidf_logreg"] > acc["majority"] + 0.2 and acc["nbsvm_logreg"] > acc["majority"] + 0.2

@@ -11,6 +11,7 @@ import pandas as pd
 
 from unrolled.files import open_regular
 from unrolled.tasks.classify import corpora
+from unrolled.tasks.classify.baselines import run_baselines
 from unrolled.tasks.classify.model import Classifier
 from unrolled.tasks.rundir import open_run, plot_history
 
@@ -77,10 +78,15 @@ def run_classify(csv=None, *, data="movies", text_col="text", label_col="label",
         accuracy = clf.score(test["text"].tolist(), test["label"].tolist())
         majority_class = parts["train"]["label"].value_counts().idxmax()
         majority = float(np.mean(test["label"] == majority_class))
+        others = run_baselines(parts["train"]["text"].tolist(), parts["train"]["label"].tolist(),
+                               test["text"].tolist(), test["label"].tolist(), seed=split_seed)
         metrics = {"test_accuracy": accuracy, "majority_accuracy": majority, "majority_class": majority_class,
-                   "best_epoch": clf.best_epoch_, "train_seconds": seconds, "history": clf.history_}
+                   "baselines": others, "best_epoch": clf.best_epoch_, "train_seconds": seconds,
+                   "history": clf.history_}
         echo(f"test accuracy {accuracy:.4f} (majority class {majority_class!r}: {majority:.4f}); "
              f"best epoch {clf.best_epoch_}, {seconds:.0f} s")
+        echo("baselines on the same split: " + ", ".join(f"{k} {v:.4f}" for k, v in others.items() if k != "missing")
+             + (f" ({others['missing']})" if "missing" in others else ""))
         if run is not None:
             clf.save(run.model)
             run.write_metrics(metrics, clf, {"source": source, "texts": len(frame), "split_seed": split_seed,
