@@ -33,6 +33,11 @@ from unrolled.nn.checks import check_positive_int
 _MAX_KEY = 2**63 - 1
 
 
+def max_order(V: int) -> int:
+    """The highest order whose n-gram keys (V^order values) fit in 64 bits; 0 if none does."""
+    return max((k for k in range(1, 64) if V**k <= _MAX_KEY), default=0)
+
+
 def _grams(ids: np.ndarray, V: int, k: int) -> np.ndarray:
     """Keys of every k-gram of ids, (L - k + 1,): entry j encodes ids[j..j+k-1] in base V."""
     g = ids.astype(np.int64)
@@ -98,10 +103,9 @@ class KneserNey:
         V = check_positive_int(vocab_size, "vocab_size", "KneserNey.fit")
         ids = self._check_ids(ids, V, "fit")
         n = self.order
-        if V**n > _MAX_KEY:
-            most = max(k for k in range(1, n) if V**k <= _MAX_KEY) if V**1 <= _MAX_KEY else 0
+        if n > max_order(V):
             raise ValueError(f"KneserNey: order={n} with V={V} overflows 64-bit n-gram keys; "
-                             f"use order <= {most} or a smaller vocabulary")
+                             f"use order <= {max_order(V)} or a smaller vocabulary")
         if len(ids) < n:
             raise ValueError(f"KneserNey.fit: {len(ids)} training tokens are fewer than order={n}; "
                              "use a lower order or more text")

@@ -10,7 +10,7 @@ import time
 from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram, make_tokenizer
 from unrolled.tasks.lm.corpus import load_corpus, read_text
 from unrolled.tasks.lm.model import LanguageModel
-from unrolled.tasks.lm.ngram import _MAX_KEY
+from unrolled.tasks.lm.ngram import max_order
 from unrolled.tasks.rundir import model_dir, open_run, plot_history
 
 
@@ -37,10 +37,9 @@ def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order=
             echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
         if own_order:  # the n-gram's keys hold V^order values in 64 bits
             V = make_tokenizer(lm.level, lm.min_freq).fit(corpus.train).vocab_size
-            if V**ngram_order > _MAX_KEY:
-                most = max((k for k in range(1, ngram_order) if V**k <= _MAX_KEY), default=0)
+            if ngram_order > max_order(V):
                 raise ValueError(f"--ngram-order {ngram_order} with V={V} overflows 64-bit n-gram keys; use --ngram-order "
-                                 f"<= {most}, or 0 for no n-gram")
+                                 f"<= {max_order(V)}, or 0 for no n-gram")
         unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
         echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
              f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "
