@@ -1,4 +1,4 @@
-"""The Classifier beyond the contract suite: it learns the movie snippets, takes string or integer
+"""The SequenceClassifier beyond the contract suite: it learns the movie snippets, takes string or integer
 labels, reads any text through ``unrolled explain``, and refuses bad input with the fix."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from unrolled.cli import main
 from unrolled.tasks.classify import corpora
-from unrolled.tasks.classify.model import Classifier
+from unrolled.tasks.classify.model import SequenceClassifier
 
 SMALL = dict(hidden_size=8, embedding_dim=8, epochs=3, batch_size=32, max_length=30, progress=False, seed=0)
 
@@ -19,7 +19,7 @@ def movies():
 
 def test_learns_better_than_the_majority_class(movies):
     """The whole training split, three quick epochs (about 4 s): 0.74 test accuracy when written."""
-    clf = Classifier(**{**SMALL, "hidden_size": 16, "embedding_dim": 16, "batch_size": 64, "lr": 1e-2}).fit(
+    clf = SequenceClassifier(**{**SMALL, "hidden_size": 16, "embedding_dim": 16, "batch_size": 64, "lr": 1e-2}).fit(
         *movies["train"])
     texts, labels = movies["test"]
     majority = max(labels.count(c) for c in set(labels)) / len(labels)
@@ -34,13 +34,13 @@ def test_integer_labels_and_three_classes():
     words = np.array(["good", "bad", "meh"])
     y = rng.integers(0, 3, 150)
     texts = [f"this is {words[k]} really {words[k]}" for k in y]
-    clf = Classifier(**{**SMALL, "epochs": 8, "lr": 1e-2}).fit(texts, y)
+    clf = SequenceClassifier(**{**SMALL, "epochs": 8, "lr": 1e-2}).fit(texts, y)
     assert clf.classes_ == [0, 1, 2] and clf.score(texts, y) > 0.9
 
 
 def test_explain_reads_a_classifier_without_knowing_its_task(movies, tmp_path, capsys):
     texts, labels = movies["validation"]
-    Classifier(**{**SMALL, "epochs": 1}).fit(texts, labels).save(tmp_path / "model")
+    SequenceClassifier(**{**SMALL, "epochs": 1}).fit(texts, labels).save(tmp_path / "model")
     assert main(["explain", "--model", str(tmp_path), "--text", "a funny , moving film", "--out",
                  str(tmp_path / "gates")]) == 0
     assert "classifier of 2 classes; 5 tokens" in capsys.readouterr().out
@@ -49,12 +49,12 @@ def test_explain_reads_a_classifier_without_knowing_its_task(movies, tmp_path, c
 
 @pytest.mark.parametrize("texts, labels, fix", [
     (["a", "b", "c"], ["x", "x", "x"], "one class"),
-    (["a", "b"], ["x", "y", "z"], "one label per text"),
+    (["a", "b"], ["x", "y", "z"], "one label per example"),
     ("just one string", ["x"], "list of strings"),
 ])
 def test_bad_input_names_the_fix(texts, labels, fix):
     with pytest.raises(ValueError, match=fix):
-        Classifier(**SMALL).fit(texts, labels)
+        SequenceClassifier(**SMALL).fit(texts, labels)
 
 
 def test_cli_trains_on_a_csv_and_writes_the_run(tmp_path, capsys):
@@ -63,15 +63,28 @@ def test_cli_trains_on_a_csv_and_writes_the_run(tmp_path, capsys):
     y = rng.integers(0, 2, 120)
     csv = tmp_path / "reviews.csv"
     csv.write_text("review,stars\n" + "".join(f"\"this was {words[k]}, truly {words[k]}\",{k + 4}\n" for k in y))
-    assert main(["classify", "--csv", str(csv), "--text-col", "review", "--label-col", "stars", "--epochs", "3",
+    assert main(["classify", "train", "--csv", str(csv), "--text-col", "review", "--label-col", "stars", "--epochs", "3",
                  "--hidden-size", "8", "--embedding-dim", "8", "--lr", "0.02", "--out", str(tmp_path / "run"),
                  "--no-progress"]) == 0
-    assert "test accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "accuracy  macro_f1" in out and "vader: the labels" in out  # 4 / 5 stars: VADER does not apply
     import json
 
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["config"]["task"] == "classify" and 0 <= metrics["test_accuracy"] <= 1
-    assert (tmp_path / "run" / "model" / "estimator.json").is_file() and (tmp_path / "run" / "loss.png").is_file()
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["config"]["task"] == "classify" and 0 <= metrics["model"]["accuracy"] <= 1
+    assert metrics["model"]["accuracy"] > 0.9 and set(metrics["baselines"]) >= {"majority", "tfidf_logreg"}
+    for name in ("loss.png", "confusion.png", "calibration.png", "predictions.csv", "model/estimator.json"):
+        assert (run / name).is_file(), name
+    import pandas as pd
+
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert list(predictions.columns) == ["text", "label", "predicted", "p_4", "p_5"]
+    assert np.mean(predictions["label"] == predictions["predicted"]) == metrics["model"]["accuracy"]
+
+    assert main(["classify", "predict", "--model", str(run), "this was good, truly good", "this was bad"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[0] == "4" and lines[2].split()[0] == "5"  # good: 0 + 4 stars; bad: 1 + 4
 
 
 @pytest.mark.parametrize("body, flags, fix", [
@@ -83,7 +96,7 @@ def test_cli_trains_on_a_csv_and_writes_the_run(tmp_path, capsys):
 def test_cli_bad_csv_is_one_line_naming_the_fix(tmp_path, capsys, body, flags, fix):
     csv = tmp_path / "bad.csv"
     csv.write_text(body)
-    assert main(["classify", "--csv", str(csv), *flags]) == 2
+    assert main(["classify", "train", "--csv", str(csv), *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("unrolled: error:") and fix in err and "Traceback" not in err
 
@@ -103,5 +116,5 @@ def test_baselines_beat_the_majority_class_on_the_movie_snippets(movies):
     from unrolled.tasks.classify.baselines import run_baselines
 
     (train_x, train_y), (test_x, test_y) = movies["train"], movies["test"]
-    acc = run_baselines(train_x, train_y, test_x, test_y)
+    acc = {k: v["accuracy"] for k, v in run_baselines(train_x, train_y, test_x, test_y).items() if isinstance(v, dict)}
     assert acc["tfidf_logreg"] > acc["majority"] + 0.2 and acc["nbsvm_logreg"] > acc["majority"] + 0.2

@@ -4,14 +4,14 @@ differences (tier 1), and padding that changes nothing."""
 import numpy as np
 import pytest
 
-from unrolled.tasks.classify.network import SequenceClassifier
+from unrolled.tasks.classify.network import ClassifierNetwork
 from unrolled.train.gradcheck import gradcheck
 
 V, E, H, C, T, B = 9, 3, 4, 3, 5, 3
 
 
 def net(pooling, bidirectional=True, cell="lstm", seed=0):
-    return SequenceClassifier(cell, V, E, H, C, num_layers=2, bidirectional=bidirectional, pooling=pooling,
+    return ClassifierNetwork(cell, V, E, H, C, num_layers=2, bidirectional=bidirectional, pooling=pooling,
                               dtype=np.float64, seed=seed)
 
 
@@ -48,3 +48,36 @@ def test_padding_changes_nothing(pooling):
     batched.backward(np.concatenate([dout, np.zeros((1, C))]))
     for k in alone.grads:
         np.testing.assert_allclose(alone.grads[k], batched.grads[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("pooling", ["last", "max"])
+def test_contributions_are_gradient_times_input(pooling):
+    """s_t = e_t . d log p_c / d e_t: scaling one step's embedding by (1 + a) changes log p_c by
+    a * s_t to first order (central differences); no contribution past a text's end, and the
+    network's mode and parameter gradients are left as they were."""
+    rng = np.random.default_rng(3)
+    m = net(pooling, seed=4)
+    m.eval()
+    ids, lengths, target = rng.integers(0, V, size=(T, B)), np.array([5, 2, 3]), np.array([0, 2, 1])
+    m.zero_grad()
+    s = m.contributions(ids, lengths, target)  # (T, B)
+    assert all(not g.any() for g in m.grads.values()) and not m.training and not m.rnn.training
+    e = m.encoder.params["weight"][ids]  # (T, B, E)
+    for t in range(T):
+        for b in range(B):
+            numeric = (logp_at(m, e, lengths, target, (t, b), 1e-6) - logp_at(m, e, lengths, target, (t, b), -1e-6))
+            np.testing.assert_allclose(s[t, b], numeric[b] / 2e-6, atol=1e-7, err_msg=f"t={t} b={b}")
+    assert np.all(s[lengths[1]:, 1] == 0) and np.all(s[lengths[2]:, 2] == 0) and np.abs(s).sum() > 0.01
+
+
+def logp_at(m, e, lengths, target, where, a):
+    """log p(target) with the embedding at ``where`` scaled by 1 + a, fed as numbers."""
+    x = e.copy()
+    x[where] *= 1 + a
+    encoder, m.encoder = m.encoder, None
+    try:
+        out = m.forward(x, lengths)
+    finally:
+        m.encoder = encoder
+    out = out - out.max(axis=1, keepdims=True)
+    return out[np.arange(len(target)), target] - np.log(np.exp(out).sum(axis=1))

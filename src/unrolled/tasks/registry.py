@@ -24,8 +24,10 @@ TASKS: dict[str, Task] = {
     "forecast": Task("unrolled.tasks.forecast.forecaster:Forecaster", "unrolled.tasks.forecast.cli:add_parser",
                      ("forecast",)),
     "lm": Task("unrolled.tasks.lm.model:LanguageModel", "unrolled.tasks.lm.cli:add_parser", ("lm", "train")),
-    "classify": Task("unrolled.tasks.classify.model:Classifier", "unrolled.tasks.classify.cli:add_parser",
-                     ("classify",)),
+    "classify": Task("unrolled.tasks.classify.model:SequenceClassifier", "unrolled.tasks.classify.cli:add_parser",
+                     ("classify", "train")),
+    "regress": Task("unrolled.tasks.classify.model:SequenceRegressor"),  # trained by classify train --target rating
+    "classify_arrays": Task("unrolled.tasks.classify.arrays:ArrayClassifier"),
 }
 
 
