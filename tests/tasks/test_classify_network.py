@@ -52,9 +52,9 @@ def test_padding_changes_nothing(pooling):
 
 @pytest.mark.parametrize("pooling", ["last", "max"])
 def test_contributions_are_gradient_times_input(pooling):
-    """s_t = e_t . d log p_c / d e_t: scaling one step's embedding by (1 + a) changes log p_c by
-    a * s_t to first order (central differences); no contribution past a text's end, and the
-    network's mode and parameter gradients are left as they were."""
+    """a_t = e_t . d s_c / d e_t with s_c = z_c - mean_k z_k: scaling one step's embedding by
+    (1 + a) changes s_c by a * a_t to first order (central differences); no contribution past a
+    text's end, and the network's mode and parameter gradients are left as they were."""
     rng = np.random.default_rng(3)
     m = net(pooling, seed=4)
     m.eval()
@@ -71,7 +71,7 @@ def test_contributions_are_gradient_times_input(pooling):
 
 
 def logp_at(m, e, lengths, target, where, a):
-    """log p(target) with the embedding at ``where`` scaled by 1 + a, fed as numbers."""
+    """s_target = z_target - mean_k z_k with the embedding at ``where`` scaled by 1 + a, fed as numbers."""
     x = e.copy()
     x[where] *= 1 + a
     encoder, m.encoder = m.encoder, None
@@ -79,5 +79,4 @@ def logp_at(m, e, lengths, target, where, a):
         out = m.forward(x, lengths)
     finally:
         m.encoder = encoder
-    out = out - out.max(axis=1, keepdims=True)
-    return out[np.arange(len(target)), target] - np.log(np.exp(out).sum(axis=1))
+    return out[np.arange(len(target)), target] - out.mean(axis=1)

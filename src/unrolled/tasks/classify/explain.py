@@ -68,7 +68,7 @@ def _short(text: str, width: int = 70) -> str:
 
 def explain_text(model, text: str, *, out=None, echo=print) -> dict:
     """For ``text``: its tokens, each one's contribution to the predicted class (gradient x
-    input of log p(class)), and that class's probability after each prefix; printed, and with
+    input of its score z_c - mean z), and that class's probability after each prefix; printed, and with
     ``out`` drawn into explanation.png with the numbers in explanation.json."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("give some non-empty text to explain, e.g. \"a gripping, funny film\"")

@@ -17,11 +17,14 @@ With ``vocab_size=None`` there is no embedding: the input is already numbers, x 
 ``embedding_dim = D`` (the array-level estimator, users' own sequences).
 
 ``contributions`` explains a decision by gradient x input (Simonyan et al. 2014; Shrikumar et
-al. 2017) through the same hand-derived backward: for the class c,
+al. 2017) through the same hand-derived backward: for the class c, with its score
+``s_c = z_c - mean_k z_k`` (the logit against the average; for two classes half the log-odds),
 
-    s_t = sum_e  e_t[e] * d log p(c | x) / d e_t[e]      one number per step t
+    a_t = sum_e  e_t[e] * d s_c / d e_t[e]      one number per step t
 
-(dropout off). Positive ``s_t``: the step's input pushed the decision towards c.
+(dropout off). Positive ``a_t``: the step's input pushed the decision towards c. The score, not
+log p(c), is differentiated: d log p / dz shrinks with 1 - p(c), so a confident model's tokens
+would all look unimportant.
 
 Padding changes nothing: the stack freezes a sequence's state past its end and outputs 0 there
 (``unrolled.nn.loop``), pooling reads only the true steps, and no gradient reaches a padded step.
@@ -90,7 +93,7 @@ class ClassifierNetwork(Module):
         return de
 
     def contributions(self, ids, lengths, target) -> np.ndarray:
-        """Gradient x input of log p(target) at every step: ids (T, B), lengths (B,), target (B,)
+        """Gradient x input of the score s_c of class ``target`` at every step: ids (T, B), lengths (B,), target (B,)
         class indices -> (T, B), 0 past each end. Dropout is off; parameter gradients are left
         as they were."""
         lengths = np.asarray(lengths, dtype=np.int64)
@@ -102,12 +105,11 @@ class ClassifierNetwork(Module):
             self.drop_in.eval()
             self.drop_out.eval()
             e = self.embed(ids)  # (T, B, E)
-            logits = self.forward(ids, lengths).astype(np.float64)  # (B, C)
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            dlogits = -p
-            dlogits[np.arange(len(target)), target] += 1.0  # d log p_c / d logits = onehot(c) - p
-            de = self.backward(dlogits.astype(self.dtype))  # (T, B, E)
+            logits = self.forward(ids, lengths)  # (B, C)
+            C = logits.shape[1]
+            dlogits = np.full(logits.shape, -1.0 / C, dtype=self.dtype)
+            dlogits[np.arange(len(target)), target] += 1.0  # d s_c / d logits = onehot(c) - 1/C
+            de = self.backward(dlogits)  # (T, B, E)
             return (de * e).sum(axis=2).astype(np.float64)
         finally:
             self.rnn.dropout = rnn_dropout
