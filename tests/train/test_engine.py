@@ -106,6 +106,20 @@ def test_early_stopping_keeps_the_best_weights(tmp_path):
     assert meta["epoch"] == 2 and np.array_equal(arrays["model/head.weight"], seen[2]["head.weight"])
 
 
+def test_a_score_can_pick_the_best_epoch():
+    """monitor="val_accuracy", maximize=True: the epoch of the highest accuracy is kept even
+    where the loss is not lowest; a monitored column validate() does not return is named."""
+    model, step, _ = toy_task(dropout=0.0)
+    rows = iter([(1.0, 0.6), (0.8, 0.7), (0.9, 0.8), (1.2, 0.75), (1.3, 0.7), (1.4, 0.7)])
+    config = TrainConfig(**{**CONFIG, "patience": 3, "monitor": "val_accuracy", "maximize": True})
+    trainer = Trainer(model, config)
+    trainer.fit(index_batches(N, 8), step, lambda: dict(zip(("loss", "accuracy"), next(rows))))
+    assert trainer.best_epoch == 3 and trainer.stopped_early and len(trainer.history) == 6
+    config = TrainConfig(**{**CONFIG, "monitor": "val_f1"})
+    with pytest.raises(ValueError, match="monitor='val_f1' is not in the epoch's row"):
+        Trainer(model, config).fit(index_batches(N, 8), step, lambda: 1.0)
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, "ck", {"a": np.arange(3.0)}, {"epoch": 1})
 

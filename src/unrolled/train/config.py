@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unrolled.train.hyperparams import fraction, nonnegative, positive, validate, whole
+from unrolled.train.hyperparams import flag_value, fraction, nonnegative, positive, text, validate, whole
 
 # The most parameters a model may have. Training holds each about five times (the weights, their
 # gradients, Adam's two moments, the best epoch's copy): 100 million float32 parameters are 2 GB
@@ -37,6 +37,8 @@ class TrainConfig:
     step_size: int = 10                # epochs between decays for schedule="step"
     patience: int | None = 5           # stop after this many epochs without a better val loss
     min_delta: float = 0.0             # how much lower counts as better
+    monitor: str = "val_loss"          # the epoch row's column that picks the best epoch and stops early
+    maximize: bool = False             # True for a score (val_accuracy): higher is better
     restore_best: bool = True          # end with the best epoch's weights, not the last
     shuffle: bool = True               # reshuffle examples every epoch (seeded); False for LM streams
     seed: int = 0                      # seeds the shuffle Generator (plus the process's rank)
@@ -70,6 +72,8 @@ _CHECKS = {
     "step_size": (whole(), None),
     "patience": (whole(none="for no early stopping"), None),
     "min_delta": (nonnegative(), None),
+    "monitor": (text(), None),
+    "maximize": (flag_value(), None),
     "seed": (whole(0), None),
     "max_seconds": (positive(none="for no time limit"), None),
     "max_steps": (whole(none="to let epochs decide"), None),

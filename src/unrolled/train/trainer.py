@@ -291,6 +291,17 @@ class Trainer:
             raise ValueError("batches(rng) gave no batches; there is nothing to train on")
         return total / count
 
+    def _monitored(self, row: dict, train_loss: float) -> float:
+        """What decides the best epoch, lower is better: ``config.monitor``'s value (negated when
+        ``maximize``), or the training loss where there is no validation."""
+        c = self.config
+        if c.monitor not in row:
+            if c.monitor == "val_loss":
+                return train_loss
+            raise ValueError(f"TrainConfig: monitor={c.monitor!r} is not in the epoch's row {sorted(row)}; return "
+                             f"{c.monitor.removeprefix('val_')!r} from validate() or monitor another column")
+        return -row[c.monitor] if c.maximize else row[c.monitor]
+
     def _epoch(self, batches, step, validate) -> None:
         c = self.config
         lr = self.optimizer.lr
@@ -309,7 +320,7 @@ class Trainer:
             row.update({f"val_{k}": float(v) for k, v in val.items()})
             if "val_loss" in row and not math.isfinite(row["val_loss"]):
                 raise self._diverged(f"the validation loss became {row['val_loss']}", self.steps)
-        monitored = self.world.broadcast(row.get("val_loss", train_loss))  # one decision for all
+        monitored = self.world.broadcast(self._monitored(row, train_loss))  # one decision for all
         self.epoch += 1
         self.history.append(row)
         if self.log is not None and self.world.is_main:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unrolled.tasks.classify.sequences import SequenceEstimator, engine_hyperparams, shared_hyperparams
+from unrolled.tasks.classify.sequences import (SequenceEstimator, class_hyperparams, engine_hyperparams,
+                                              shared_hyperparams)
 
 
 def as_sequences(X, lengths=None) -> list[np.ndarray]:
@@ -50,7 +51,7 @@ class ArrayClassifier(SequenceEstimator):
     task = "classify_arrays"
     noun = "sequence classifier"
     target = "class"
-    hyperparams = {**shared_hyperparams(), **engine_hyperparams()}
+    hyperparams = {**shared_hyperparams(), **class_hyperparams(), **engine_hyperparams()}
     learned = SequenceEstimator.learned + ("input_size_", "feature_mean_", "feature_scale_")
 
     def fit(self, X, y, lengths=None, *, validation=None, resume=False, log=None) -> "ArrayClassifier":

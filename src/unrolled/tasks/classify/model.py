@@ -18,7 +18,8 @@ import numpy as np
 
 from unrolled.nn.activations import softmax
 from unrolled.tasks.classify import transfer
-from unrolled.tasks.classify.sequences import SequenceEstimator, engine_hyperparams, shared_hyperparams
+from unrolled.tasks.classify.sequences import (SequenceEstimator, class_hyperparams, engine_hyperparams,
+                                              shared_hyperparams)
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.tokenizers import tokenizer_from_dict
 from unrolled.train.hyperparams import Hyper, flag_value, text, whole
@@ -137,7 +138,8 @@ class SequenceClassifier(_TextSequences):
     task = "classify"
     noun = "classifier"
     target = "class"
-    hyperparams = {**shared_hyperparams(), **TEXT_HYPERPARAMS, **engine_hyperparams(why_batch=": sentences per step")}
+    hyperparams = {**shared_hyperparams(), **TEXT_HYPERPARAMS, **class_hyperparams(),
+                   **engine_hyperparams(why_batch=": sentences per step")}
 
     @classmethod
     def contract_example(cls):

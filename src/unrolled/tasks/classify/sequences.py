@@ -51,6 +51,14 @@ def engine_hyperparams(*, why_batch=": examples per step") -> dict[str, Hyper]:
     }
 
 
+def class_hyperparams() -> dict[str, Hyper]:
+    """What only a classifier has."""
+    return {"select_by": Hyper("accuracy", "the validation number that picks the best epoch and stops early: "
+                                           "accuracy, or the cross-entropy loss (it can rise while accuracy still "
+                                           "climbs, as the model grows confident)",
+                               choices=("accuracy", "loss"))}
+
+
 class SequenceEstimator(TaskEstimator):
     """See the module docstring."""
 
@@ -153,7 +161,9 @@ class SequenceEstimator(TaskEstimator):
                     "rmse": float(np.sqrt(np.mean(err ** 2)) * self.target_scale_)}  # in the target's unit
 
         data = {"examples": len(X), "classes": self.classes_}
-        trainer = self.make_trainer(self.net_, data=data, log=log)
+        by_accuracy = getattr(self, "select_by", "loss") == "accuracy"
+        config = self.train_config(**({"monitor": "val_accuracy", "maximize": True} if by_accuracy else {}))
+        trainer = self.make_trainer(self.net_, config, data=data, log=log)
         self.history_ = trainer.fit(index_batches(len(train), self.batch_size), step, validate, resume=resume)
         self.best_epoch_, self.stopped_early_ = trainer.best_epoch, trainer.stopped_early
         return self
