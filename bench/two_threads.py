@@ -45,11 +45,14 @@ def loop_halves(B, T, H):
     xw = r.standard_normal((T, B, G)).astype(np.float32)
     b = np.zeros(G, np.float32)
     hs, cs = np.zeros((T + 1, B, H), np.float32), np.zeros((T + 1, B, H), np.float32)
-    cache, masks = np.zeros((1, B, 5 * H), np.float32), np.ones((T, B), np.float32)
+    cache, y = np.zeros((B, 5 * H), np.float32), np.empty((T, B, H), np.float32)
+    order, counts, starts = np.arange(B), np.full(T, B), np.arange(T + 1) * B  # every row runs every step
+    xw = xw.reshape(T * B, G)
     a, w = r.standard_normal((2048, 512)).astype(np.float32), r.standard_normal((512, 512)).astype(np.float32)
 
     def rows(lo, hi):
-        loops.forward_loop(loops.LSTM, xw, W_hhT, P, b, hs, cs, cache, masks, False, 0, lo, hi, loops.PACKED)
+        loops.forward_loop(loops.LSTM, xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, False, False, 0,
+                           lo, hi, loops.PACKED)
 
     def half_alone():
         with _blas.one_thread():

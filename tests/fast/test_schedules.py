@@ -9,7 +9,7 @@ from unrolled.fast import schedule
 from conftest import COMPILED, as_list, make_layer, random_state
 
 
-VARIANTS = ["small-loop", "packed-loop", "two-threads", "two-threads-small"]
+VARIANTS = ["small-loop", "packed-loop", "two-threads", "two-threads-small", "two-directions"]
 DEFAULTS = threads.MIN_ROWS, threads.MIN_WORK  # the library's own thresholds, restored by every other variant
 
 
@@ -25,23 +25,26 @@ DEFAULTS = threads.MIN_ROWS, threads.MIN_WORK  # the library's own thresholds, r
 def test_fast_equals_reference(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual,
                                use_lengths, seed, dtype, variant):
     """Every variant of the fast schedule against the reference, in float64 and float32."""
-    saved = schedule.SMALL_PRODUCT_MACS, threads.MIN_ROWS, threads.MIN_WORK
+    saved = schedule.SMALL_PRODUCT_MACS, threads.MIN_ROWS, threads.MIN_WORK, threads.PAIR
     set_variant(variant)
     try:
         _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype)
     finally:
-        schedule.SMALL_PRODUCT_MACS, threads.MIN_ROWS, threads.MIN_WORK = saved
+        schedule.SMALL_PRODUCT_MACS, threads.MIN_ROWS, threads.MIN_WORK, threads.PAIR = saved
 
 
 def set_variant(variant, setattr=setattr):
     """The compiled time loop's recurrent product by the kernels' own small product (small-loop)
     or by the packed product (packed-loop), on one thread; two-threads(-small): the same on two
-    halves of the batch in two threads, every GEMM split the same way (any batch of 2 rows or
-    more, where by default only large jobs are)."""
-    split = variant.startswith("two-threads")
+    parts of the batch in two threads, every GEMM split the same way (any batch of 2 rows or
+    more, where by default only large jobs are); two-directions: a bidirectional layer's
+    directions side by side, one on each thread (``threads.pair``), a one-way layer as
+    two-threads."""
+    split = variant.startswith("two-")
     setattr(schedule, "SMALL_PRODUCT_MACS", 1 << 62 if variant.endswith("small") else -1)
     setattr(threads, "MIN_ROWS", 1 if split else DEFAULTS[0])
     setattr(threads, "MIN_WORK", 0 if split else 1 << 62)
+    setattr(threads, "PAIR", variant == "two-directions")
 
 
 def _check(mode, B, T, D, H, num_layers, bidirectional, batch_first, residual, use_lengths, seed, dtype):

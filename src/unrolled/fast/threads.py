@@ -14,6 +14,11 @@ The other layers of a model take their products through ``dot``, split the same 
 a recurrent layer does not start beside a worker that the layer before it woke (on the
 character LM of ``bench/lm_torch_reference.py`` that is what let a batch of 32 split).
 ``THREADS = 1`` turns the split off.
+
+The two directions of a bidirectional layer never interact either: ``pair`` runs one on each
+thread (``PAIR``), each whole -- its time loop and its products, on one core with BLAS held to
+one thread -- so the threads meet once per layer, not at every product, and a narrow batch,
+whose rows are too few to split, still uses both cores.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from unrolled.fast.kernels import _blas
 THREADS = min(2, os.cpu_count() or 1)
 MIN_ROWS = 2  # batch rows per thread below which one thread runs the whole batch faster
 MIN_WORK = 1 << 23  # multiply-adds below which handing half to the other thread does not pay
+PAIR = True  # the two directions of a layer, one on each thread, where their work is MIN_WORK or more
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -38,14 +44,38 @@ def wide(rows: int, work: float) -> bool:
     return THREADS >= 2 and _blas.CAN_HOLD and rows >= 2 * MIN_ROWS and work >= MIN_WORK
 
 
-def over_rows(work, n: int) -> None:
-    """``work(lo, hi)`` over rows [0, n) in two halves, one per thread; BLAS calls inside it run
-    on one thread each. ``work`` must release the GIL (compiled loops, NumPy products do)."""
+def apart(work: float) -> bool:
+    """Do two independent jobs of ``work`` multiply-adds in all run one on each of our two
+    threads (``pair``)?"""
+    return PAIR and THREADS >= 2 and _blas.CAN_HOLD and work >= MIN_WORK
+
+
+def _submit(job, *args):
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unrolled")
-    half = n // 2
-    other = _pool.submit(work, half, n)
+    return _pool.submit(job, *args)
+
+
+def pair(first, second):
+    """``(first(), second())``, the first on our other thread, the second on this one, BLAS held
+    to one thread. Neither may use the other thread itself (``over_rows``); both must release
+    the GIL for their heavy parts."""
+    with _blas.one_thread():
+        other = _submit(first)
+        try:
+            b = second()
+        finally:
+            a = other.result()
+    return a, b
+
+
+def over_rows(work, n: int, half: int | None = None) -> None:
+    """``work(lo, hi)`` over rows [0, n) in two parts, [0, half) and [half, n) (two halves unless
+    told), one per thread; BLAS calls inside it run on one thread each. ``work`` must release the
+    GIL (compiled loops, NumPy products do)."""
+    half = n // 2 if half is None else half
+    other = _submit(work, half, n)
     try:
         work(0, half)
     finally:

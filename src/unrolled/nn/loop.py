@@ -40,10 +40,11 @@ def freeze(new, old, m):
     return new if m is None else old + m * (new - old)
 
 
-def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None, observe=None):
-    """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``)."""
+def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None, observe=None, out=None):
+    """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``); y into ``out`` when
+    given (zeros, e.g. this direction's half of the layer's output)."""
     T = x.shape[0]
-    y = np.zeros((T,) + h0.shape, dtype=x.dtype)
+    y = np.zeros((T,) + h0.shape, dtype=x.dtype) if out is None else out
     h, c = h0, c0
     caches = []
     for k in range(T):

@@ -24,16 +24,18 @@ from functools import partial
 
 import numpy as np
 
-from unrolled.fast import schedule
+from unrolled.fast import schedule, threads
 from unrolled.nn import loop
 from unrolled.nn.checks import check_finite, check_lengths, check_positive_int, check_state, resolve_dtype
 from unrolled.nn.cells import CELLS, get_cell
 from unrolled.nn.module import Module
 from unrolled.fast.workspace import Workspace
 
+# (forward, backward) of one direction, and whether a layer runs its two directions side by side,
+# one on each of our two threads (``unrolled.fast.threads.pair``; never on the reference loop)
 _SCHEDULES = {
-    "fast": (schedule.forward_fast, schedule.backward_fast),
-    "reference": (loop.forward, loop.backward),
+    "fast": (schedule.forward_fast, schedule.backward_fast, schedule.side_by_side),
+    "reference": (loop.forward, loop.backward, None),
 }
 
 
@@ -95,15 +97,15 @@ class Recurrent(Module):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
     def _schedules(self):
-        """(forward, backward) of one direction: ``self.schedule``'s, the reference loop for a
-        cell without a compiled kernel."""
+        """(forward, backward, side_by_side) of ``self.schedule``, the reference loop's for a cell
+        without a compiled kernel."""
         return _SCHEDULES[self.schedule if self.cell.kernel is not None else "reference"]
 
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x, state=None, lengths=None):
         """x (T, B, D), or (B, T, D) with batch_first -> y (same layout, dirs*H features), state."""
-        forward_dir, backward_dir = self._schedules()
-        out, state, cache = self._unroll(x, state, lengths, forward_dir, self.training)
+        forward_dir, backward_dir, side_by_side = self._schedules()
+        out, state, cache = self._unroll(x, state, lengths, forward_dir, self.training, side_by_side)
         self._cache = None if cache is None else (*cache, backward_dir)
         return out, state
 
@@ -116,12 +118,14 @@ class Recurrent(Module):
         ``params`` its ``(W_ih, W_hh, b_ih, b_hh)``) and returns that direction's step observer,
         ``observe(t, cache, h, c, m)`` of ``unrolled.nn.loop.forward``. Returns y, state.
         """
-        out, state, _ = self._unroll(x, state, lengths, loop.forward, False, observer)
+        out, state, _ = self._unroll(x, state, lengths, loop.forward, False, observer=observer)
         return out, state
 
-    def _unroll(self, x, state, lengths, forward_dir, training, observer=None):
+    def _unroll(self, x, state, lengths, forward_dir, training, side_by_side=None, observer=None):
         """The stack: -> y, state, and with ``training`` what backward needs (the directions'
-        caches, the dropout masks, T, B), else None."""
+        caches, the dropout masks, which layers ran their two directions side by side, T, B), else
+        None. ``side_by_side(x, params, mask)``: does a layer run its two directions at once, one on
+        each of our two threads (``threads.pair``)?"""
         name = type(self).__name__
         x = self._check_input(x)  # (T, B, D), time-major, self.dtype
         T, B, _ = x.shape
@@ -129,22 +133,34 @@ class Recurrent(Module):
         LD, H = self.num_layers * self.num_directions, self.hidden_size
         h0, c0 = check_state(state, (LD, B, H), self.cell.has_cell_state, self.dtype, name)
         h_n, c_n = np.empty_like(h0), (None if c0 is None else np.empty_like(c0))
-        caches, drop_masks, inp = [], [], x
+        caches, drop_masks, paired, inp = [], [], [], x
         for layer in range(self.num_layers):
-            outs = []
-            for d in range(self.num_directions):
+            y = np.zeros((T, B, self.num_directions * H), dtype=self.dtype)  # each direction writes its half
+            both = (side_by_side is not None and self.num_directions == 2
+                    and side_by_side(inp, self._weights(self.params, layer, 0), mask))
+
+            def direction(d, inp=inp, layer=layer, both=both, y=y):
                 j = layer * self.num_directions + d
                 params = self._weights(self.params, layer, d)
                 run = forward_dir
                 if observer is not None:
                     run = partial(forward_dir, observe=observer(self._suffix(layer, d)[1:], inp, params))
-                y_d, h_n[j], c_T, cache = run(self.cell, inp, params, h0[j], None if c0 is None else c0[j],
-                                              mask, bool(d), training, self._work[j])
+                if both:
+                    run = partial(run, alone=True)
+                return run(self.cell, inp, params, h0[j], None if c0 is None else c0[j], mask, bool(d), training,
+                           self._work[j], out=y[:, :, d * H:(d + 1) * H])
+
+            if both:
+                results = threads.pair(partial(direction, 0), partial(direction, 1))
+            else:
+                results = [direction(d) for d in range(self.num_directions)]
+            for d, (_, h_T, c_T, cache) in enumerate(results):  # y: (T, B, dirs*H), written
+                j = layer * self.num_directions + d
+                h_n[j] = h_T
                 if c_n is not None:
                     c_n[j] = c_T
-                outs.append(y_d)  # (T, B, H)
                 caches.append(cache)
-            y = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, B, dirs*H)
+            paired.append(both)
             if self.residual and layer > 0:
                 y = y + inp
             drop = None
@@ -155,7 +171,7 @@ class Recurrent(Module):
             drop_masks.append(drop)
             inp = y
         out = y.transpose(1, 0, 2) if self.batch_first else y
-        cache = (caches, drop_masks, T, B) if training else None
+        cache = (caches, drop_masks, paired, T, B) if training else None
         return out, (h_n if c_n is None else (h_n, c_n)), cache
 
     # -- backward --------------------------------------------------------------------------------
@@ -166,7 +182,7 @@ class Recurrent(Module):
             raise RuntimeError(
                 f"{name}.backward needs a forward pass in training mode first "
                 "(call .train() before forward; each forward allows one backward)")
-        caches, drop_masks, T, B, backward_dir = self._cache  # the schedule of the forward
+        caches, drop_masks, paired, T, B, backward_dir = self._cache  # the schedule of the forward
         dirs, H = self.num_directions, self.hidden_size
         shape = (B, T, dirs * H) if self.batch_first else (T, B, dirs * H)
         dy = np.asarray(dy, dtype=self.dtype)
@@ -181,13 +197,22 @@ class Recurrent(Module):
         for layer in reversed(range(self.num_layers)):
             if drop_masks[layer] is not None:
                 dy = dy * drop_masks[layer]
-            dinp = None
-            for d in range(dirs):
+
+            def direction(d, dy=dy, layer=layer):
                 j = layer * dirs + d
-                dx_d, dh0[j], dc_0 = backward_dir(
-                    self.cell, np.ascontiguousarray(dy[:, :, d * H:(d + 1) * H]), dh_n[j],
+                return backward_dir(
+                    self.cell, dy[:, :, d * H:(d + 1) * H], dh_n[j],
                     None if dc_n is None else dc_n[j], caches[j],
                     self._weights(self.params, layer, d), self._weights(self.grads, layer, d), self._work[j])
+
+            if paired[layer]:  # as the forward ran
+                results = threads.pair(partial(direction, 0), partial(direction, 1))
+            else:
+                results = [direction(d) for d in range(dirs)]
+            dinp = None
+            for d, (dx_d, dh_0, dc_0) in enumerate(results):
+                j = layer * dirs + d
+                dh0[j] = dh_0
                 if dc0 is not None:
                     dc0[j] = dc_0
                 dinp = dx_d if dinp is None else dinp + dx_d

@@ -2,8 +2,10 @@
 
 Every cell module has the same two functions, so the time loop in ``unrolled.fast.schedule`` is one:
 
-* ``forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag)``: the gates of one step;
-* ``backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag)``.
+* ``forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)``: the gates of one step;
+* ``backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)``,
+
+each over batch rows lo:hi, all of them still running (the loop keeps the state of the others).
 
 ``loops`` runs the whole time loop compiled, each step's recurrent product taken by the
 kernels' own small product or by the register-tiled product on packed weights (``packed``).

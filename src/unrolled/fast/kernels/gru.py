@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from unrolled.fast.kernels._math import JIT, ONE, ZERO, sigmoid, tanh
+from unrolled.fast.kernels._math import JIT, ONE, sigmoid, tanh
 
 
 @njit(**JIT)
@@ -50,20 +50,12 @@ def _row_backward(dh_rec, dh_carry, dy, k, hp, a, ah):
 
 
 @njit(**JIT)
-def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi):
     for r in range(lo, hi):
-        if m[r] == 0:
-            h[r] = h_prev[r]
-        else:
-            _row_forward(xw[r], hw[r], b, h_prev[r], h[r], cache[r])
+        _row_forward(xw[r], hw[r], b, h_prev[r], h[r], cache[r])
 
 
 @njit(**JIT)
-def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi):
     for r in range(lo, hi):
-        if m[r] == 0:
-            dh_carry[r] += dh_rec[r]
-            da[r] = ZERO
-            da_h[r] = ZERO
-        else:
-            _row_backward(dh_rec[r], dh_carry[r], dy[r], cache[r], h_prev[r], da[r], da_h[r])
+        _row_backward(dh_rec[r], dh_carry[r], dy[r], cache[r], h_prev[r], da[r], da_h[r])

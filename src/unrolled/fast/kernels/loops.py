@@ -6,6 +6,14 @@ on weights packed once per call (``packed.gemm``).
 
 One loop serves every cell: ``code`` picks the cell's step (numba caches neither closures nor
 functions passed as arguments, so the choice is a branch, not a parameter).
+
+Rows whose sequence has ended (or, in reverse, not yet begun) cost nothing: the batch comes
+sorted by length, longest first (``unrolled.fast.schedule``), so the rows running at time ``t``
+are the first ``counts[t]``; only they take the product and the gate math, the others keep their
+state (forward) or pass their gradient straight through (backward), as the reference loop's
+masks do. What is stored per step for the running rows only -- the projected inputs
+``xw``, the cache, ``dy``, ``da`` -- is packed by time, as PyTorch packs a sequence: the rows of
+time ``t`` are ``starts[t] : starts[t] + counts[t]``.
 """
 
 from __future__ import annotations
@@ -30,46 +38,111 @@ def _product(A, M, P, out, lo, hi, how):
 
 
 @njit(**JIT)
-def _forward_step(code, xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+def _forward_step(code, xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi):
     if code == LSTM:
-        lstm.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
+        lstm.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
     elif code == GRU:
-        gru.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
+        gru.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
     else:
-        rnn.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi)
+        rnn.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
 
 
 @njit(**JIT)
-def _backward_step(code, dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
+def _backward_step(code, dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi):
     if code == LSTM:
-        lstm.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi)
+        lstm.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
     elif code == GRU:
-        gru.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi)
+        gru.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
     else:
-        rnn.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi)
+        rnn.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
 
 
 @njit(**JIT)
-def forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, masks, reverse, flag, lo, hi, how):
-    """xw (T, B, GH), W_hhT (H, GH) and P, its packed form; hs / cs (T+1, B, H) in processing
-    order; cache is (T, B, width) or (1, B, width) when nothing is kept. Only batch rows lo:hi
-    are computed (rows never interact)."""
-    T = xw.shape[0]
-    hw = np.empty((xw.shape[1], xw.shape[2]), dtype=xw.dtype)
+def forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, reverse, keep, flag, lo, hi,
+                 how):
+    """xw (N, GH) packed by time; W_hhT (H, GH) and P, its packed form; hs / cs (T+1, B, H), the
+    states in processing order, rows sorted; cache (N, width) packed by time when ``keep``, else
+    (B, width) for one step; y (T, B, H) the outputs by time, rows in the caller's order
+    (``order[r]`` is sorted row r's), written only where a row runs. Only rows lo:hi.
+
+    A row's state is written only while it runs: in reverse a row starts from hs[0] at the step
+    where it begins (its state is copied there once), and going forward a row that has ended
+    has its last state copied once to hs[T], so that hs[T] holds every row's final state."""
+    T = counts.shape[0]
+    hw = np.empty((hs.shape[1], xw.shape[1]), dtype=xw.dtype)
+    before = counts[T - 1] if reverse else counts[0]  # rows running at the previous step
     for s in range(T):
         t = T - 1 - s if reverse else s
-        _product(hs[s], W_hhT, P, hw, lo, hi, how)  # (B, GH): the recurrent product
-        _forward_step(code, xw[t], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1],
-                      cache[min(s, cache.shape[0] - 1)], masks[t], flag, lo, hi)
+        n, k = counts[t], starts[t]
+        for r in range(max(lo, before), min(hi, n)):  # (reverse) rows that begin here start from hs[0]
+            hs[s, r] = hs[0, r]
+            if code == LSTM:
+                cs[s, r] = cs[0, r]
+        for r in range(max(lo, n), min(hi, before)):  # (forward) rows that ended at the last step
+            hs[T, r] = hs[s, r]
+            if code == LSTM:
+                cs[T, r] = cs[s, r]
+        before = n
+        run = min(hi, n)  # rows lo:run take the step
+        if lo < run:
+            _product(hs[s], W_hhT, P, hw, lo, run, how)  # (B, GH): the recurrent product
+            kc = k if keep else 0
+            _forward_step(code, xw[k:k + n], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[kc:kc + n], flag,
+                          lo, run)
+            for r in range(lo, run):
+                y[t, order[r]] = hs[s + 1, r]
 
 
 @njit(**JIT)
-def backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, masks, reverse, da, da_h, flag, lo, hi,
-                  how):
-    """BPTT for ``forward_loop``: W_hh (GH, H) and P, its packed form."""
-    T = dy.shape[0]
+def backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag,
+                  lo, hi, how):
+    """BPTT for ``forward_loop``: dy, cache, da and da_h (N, .) packed by time; W_hh (GH, H) and
+    P, its packed form; dh_rec, dh_carry, dc (B, H), rows sorted. A row that does not run at a
+    step passes its gradient straight through: dh_rec, dh_carry and dc stay as they are (their
+    sum is the reference loop's dh)."""
+    T = counts.shape[0]
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        _backward_step(code, dh_rec, dh_carry, dy[t], dc, cache[s], hs[s + 1], hs[s], cs[s], masks[t],
-                       da[t], da_h[t], flag, lo, hi)
-        _product(da_h[t], W_hh, P, dh_rec, lo, hi, how)  # (B, H): back through the recurrent product
+        n, k = counts[t], starts[t]
+        run = min(hi, n)
+        if lo < run:
+            _backward_step(code, dh_rec, dh_carry, dy[k:k + n], dc, cache[k:k + n], hs[s + 1], hs[s], cs[s],
+                           da[k:k + n], da_h[k:k + n], flag, lo, run)
+            _product(da_h[k:k + n], W_hh, P, dh_rec, lo, run, how)  # (B, H): back through the recurrent product
+
+
+@njit(**JIT)
+def pack_by_time(m):
+    """m (T, B), the mask of lengths (nonzero up to each sequence's end, then 0) -> the layout the
+    loops read: ``order`` (B,), the rows by length, longest first, ties in their order;
+    ``counts`` (T,), the rows running at time t; ``starts`` (T+1,), where time t's rows begin
+    when packed by time; ``rows`` (N,), the position t*B + order[r] of each packed row; ``half``,
+    where to cut the sorted rows into two parts of about half of the steps each (1 <= half < B
+    when B >= 2)."""
+    T, B = m.shape
+    lengths = np.zeros(B, dtype=np.int64)
+    for b in range(B):
+        n = 0
+        while n < T and m[n, b] != 0:
+            n += 1
+        for t in range(n, T):
+            if m[t, b] != 0:
+                raise ValueError("the fast schedule takes a mask of lengths: 1 up to each sequence's end, then 0")
+        lengths[b] = n
+    order = np.argsort(-lengths, kind="mergesort")  # mergesort: stable
+    counts = np.zeros(T, dtype=np.int64)
+    for b in range(B):
+        for t in range(lengths[b]):
+            counts[t] += 1
+    starts = np.zeros(T + 1, dtype=np.int64)
+    for t in range(T):
+        starts[t + 1] = starts[t] + counts[t]
+    rows = np.empty(starts[T], dtype=np.int64)
+    for t in range(T):
+        for r in range(counts[t]):
+            rows[starts[t] + r] = t * B + order[r]
+    half, done = 1, lengths[order[0]]
+    while half < B - 1 and 2 * done < starts[T]:
+        done += lengths[order[half]]
+        half += 1
+    return order, counts, starts, rows, half

@@ -5,8 +5,8 @@ Per step, with ``xw = W_ih x + b_ih`` and ``hw = W_hh h_prev`` already formed by
     i, f, o = sigmoid(xw + hw + b_hh)        g = tanh(...)        (rows i | f | g | o)
     c = f * c_prev + i * g                   h = o * tanh(c)
 
-``cache`` (B, 5H) keeps i, f, g, o, tanh(c) for the backward. A row whose mask is 0 (its
-sequence has ended) keeps its state and passes its gradient straight through.
+``cache`` (B, 5H) keeps i, f, g, o, tanh(c) for the backward. Only the rows still running are
+given (rows lo:hi); the time loop (``kernels.loops``) keeps the state of the others.
 
 The gate math works on one batch row at a time, on contiguous 1-D slices: in that form LLVM
 turns the loop into SIMD code (indexing the 2-D arrays directly, it does not).
@@ -54,23 +54,15 @@ def _row_backward(dh_rec, dh_carry, dy, dc, k, cp, a):
 
 
 @njit(**JIT)
-def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi):
     for r in range(lo, hi):
-        if m[r] == 0:  # the sequence has ended: keep its state
-            h[r] = h_prev[r]
-            c[r] = c_prev[r]
-        else:
-            _row_forward(xw[r], hw[r], b, c_prev[r], h[r], c[r], cache[r])
+        _row_forward(xw[r], hw[r], b, c_prev[r], h[r], c[r], cache[r])
 
 
 @njit(**JIT)
-def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi):
     """dh = dh_rec (through W_hh, from step t+1) + dh_carry + dy. Writes da (B, 4H), the
     gradient of the pre-activations (the recurrent ones, da_h, are the same array here);
     updates dh_carry (the part of dh_prev that bypasses W_hh) and dc (-> dc_prev) in place."""
     for r in range(lo, hi):
-        if m[r] == 0:  # an ended sequence: the gradient passes straight through
-            dh_carry[r] += dh_rec[r]
-            da[r] = ZERO
-        else:
-            _row_backward(dh_rec[r], dh_carry[r], dy[r], dc[r], cache[r], c_prev[r], da[r])
+        _row_backward(dh_rec[r], dh_carry[r], dy[r], dc[r], cache[r], c_prev[r], da[r])

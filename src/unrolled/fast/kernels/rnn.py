@@ -35,19 +35,12 @@ def _row_backward(dh_rec, dh_carry, dy, h, a, flag):
 
 
 @njit(**JIT)
-def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, m, flag, lo, hi):
+def forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi):
     for r in range(lo, hi):
-        if m[r] == 0:
-            h[r] = h_prev[r]
-        else:
-            _row_forward(xw[r], hw[r], b, h[r], flag)
+        _row_forward(xw[r], hw[r], b, h[r], flag)
 
 
 @njit(**JIT)
-def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, m, da, da_h, flag, lo, hi):
+def backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi):
     for r in range(lo, hi):
-        if m[r] == 0:
-            dh_carry[r] += dh_rec[r]
-            da[r] = ZERO
-        else:
-            _row_backward(dh_rec[r], dh_carry[r], dy[r], h[r], da[r], flag)
+        _row_backward(dh_rec[r], dh_carry[r], dy[r], h[r], da[r], flag)
