@@ -121,3 +121,20 @@ def test_state_dict_moves_both_ways():
     tm2.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
     for k, v in tm.state_dict().items():
         assert torch.equal(v, tm2.state_dict()[k])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_weighted_cross_entropy_matches_torch(reduction):
+    """Class weights as torch's: each term times w_c; "mean" divides by the sum of the weights."""
+    from unrolled.nn.losses import CrossEntropyLoss
+
+    rng = np.random.default_rng(5)
+    logits, targets = rng.standard_normal((7, 3)), rng.integers(0, 3, 7)
+    weight = np.array([0.5, 2.0, 1.25])
+    ours = CrossEntropyLoss(reduction=reduction, weight=weight)
+    value, grad = ours.forward(logits, targets), ours.backward()
+    t = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t, torch.tensor(targets), weight=torch.tensor(weight), reduction=reduction)
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-10, atol=1e-14)

@@ -136,3 +136,14 @@ def test_cli_bad_combinations_are_one_line(argv, fix, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("unrolled: error:") and fix in err and "Traceback" not in err
+
+
+def test_balanced_class_weights_follow_scikit_learn():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array(["a"] * 30 + ["b"] * 6 + ["c"] * 4)
+    texts = [f"word {k}" for k in y]
+    clf = SequenceClassifier(**{**SMALL, "epochs": 1, "class_weight": "balanced"}).fit(texts, y)
+    index = np.unique(y, return_inverse=True)[1]
+    np.testing.assert_allclose(clf._class_weights(index), compute_class_weight("balanced", classes=np.unique(y), y=y))
+    assert SequenceClassifier(**SMALL)._class_weights(index) is None

@@ -19,14 +19,21 @@ class CrossEntropyLoss:
 
     logits (..., V), targets (...) integer classes. Positions whose target is ``ignore_index``
     (padding) count for nothing. ``reduction="sum"`` is eq. 5 as written; ``"mean"`` (default,
-    as PyTorch) divides by the number of counted positions.
+    as PyTorch) divides by the number of counted positions. ``weight`` (V,), as PyTorch's: each
+    position's term is multiplied by its class's weight ``w_c``, and ``"mean"`` divides by the sum
+    of those weights.
     """
 
-    def __init__(self, reduction="mean", ignore_index=-100):
+    def __init__(self, reduction="mean", ignore_index=-100, weight=None):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"CrossEntropyLoss: reduction={reduction!r}; use 'mean' or 'sum'")
+        if weight is not None:
+            weight = np.asarray(weight, dtype=np.float64)
+            if weight.ndim != 1 or not np.all(np.isfinite(weight)) or np.any(weight < 0):
+                raise ValueError("CrossEntropyLoss: weight must be one finite weight >= 0 per class")
         self.reduction = reduction
         self.ignore_index = ignore_index
+        self.weight = weight
         self._cache = None
 
     def forward(self, logits, targets):
@@ -42,22 +49,25 @@ class CrossEntropyLoss:
         counted = targets != self.ignore_index
         if np.any((targets[counted] < 0) | (targets[counted] >= V)):
             raise ValueError(f"CrossEntropyLoss: targets must lie in [0, V={V}) or equal ignore_index")
+        if self.weight is not None and len(self.weight) != V:
+            raise ValueError(f"CrossEntropyLoss: weight has {len(self.weight)} entries for V={V} classes")
         logp = log_softmax(logits)  # (..., V)
         safe = np.where(counted, targets, 0)
-        nll = -np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0] * counted  # (...)
-        n = max(int(counted.sum()), 1)
-        scale = 1.0 / n if self.reduction == "mean" else 1.0
-        self._cache = (logp, safe, counted, scale)
+        w = counted if self.weight is None else counted * self.weight[safe]  # (...) each term's weight
+        nll = -np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0] * w  # (...)
+        n = float(w.sum()) if self.weight is not None else max(int(counted.sum()), 1)
+        scale = (1.0 / n if n > 0 else 0.0) if self.reduction == "mean" else 1.0
+        self._cache = (logp, safe, w, scale)
         return float(nll.sum() * scale)
 
     __call__ = forward
 
     def backward(self):
-        logp, safe, counted, scale = self._cache
+        logp, safe, w, scale = self._cache
         dlogits = np.exp(logp)  # y = softmax(o)
         np.put_along_axis(dlogits, safe[..., None],
                           np.take_along_axis(dlogits, safe[..., None], axis=-1) - 1.0, axis=-1)
-        return dlogits * (counted[..., None] * scale)  # y - onehot(c), padding zeroed
+        return (dlogits * (w[..., None] * scale)).astype(logp.dtype)  # w_c (y - onehot(c)), padding zeroed
 
 
 class MSELoss:

@@ -56,7 +56,10 @@ def class_hyperparams() -> dict[str, Hyper]:
     return {"select_by": Hyper("accuracy", "the validation number that picks the best epoch and stops early: "
                                            "accuracy, or the cross-entropy loss (it can rise while accuracy still "
                                            "climbs, as the model grows confident)",
-                               choices=("accuracy", "loss"))}
+                               choices=("accuracy", "loss")),
+            "class_weight": Hyper("none", "weigh each class's term of the loss: none (all 1) or balanced "
+                                          "(n / (classes * n_c), as scikit-learn's), for skewed labels",
+                                  choices=("none", "balanced"))}
 
 
 class SequenceEstimator(TaskEstimator):
@@ -140,7 +143,7 @@ class SequenceEstimator(TaskEstimator):
         seqs = self._encode(X)
         self.net_ = self._build_network()
         self._initial_weights(self.net_)
-        loss_fn = CrossEntropyLoss() if self.target == "class" else MSELoss()
+        loss_fn = CrossEntropyLoss(weight=self._class_weights(target[train])) if self.target == "class" else MSELoss()
         val_seqs = [seqs[i] for i in val]
 
         def step(idx):
@@ -167,6 +170,13 @@ class SequenceEstimator(TaskEstimator):
         self.history_ = trainer.fit(index_batches(len(train), self.batch_size), step, validate, resume=resume)
         self.best_epoch_, self.stopped_early_ = trainer.best_epoch, trainer.stopped_early
         return self
+
+    def _class_weights(self, y_train):
+        """None, or 'balanced': w_c = n / (C * n_c) over the training rows (a class absent there: 0)."""
+        if getattr(self, "class_weight", "none") == "none":
+            return None
+        counts = np.bincount(y_train, minlength=len(self.classes_)).astype(np.float64)
+        return np.where(counts > 0, len(y_train) / (len(self.classes_) * np.maximum(counts, 1)), 0.0)
 
     # -- prediction ------------------------------------------------------------------------------
     def _outputs(self, seqs) -> np.ndarray:
