@@ -102,6 +102,10 @@ def test_transfer_copies_the_language_models_weights(language_model):
         np.testing.assert_allclose(ours[k], theirs[k], atol=1e-6, err_msg=k)
     with pytest.raises(ValueError, match="--hidden-size 8"):
         SequenceClassifier(**{**SMALL, "hidden_size": 16, "init_from": str(language_model)}).fit(texts, labels)
+    not_an_lm = language_model.parent / "classifier"
+    clf.save(not_an_lm)
+    with pytest.raises(ValueError, match="holds a 'classify' model; give the --out directory of 'unrolled lm train'"):
+        SequenceClassifier(**{**SMALL, "init_from": str(not_an_lm)}).fit(texts, labels)
 
 
 def test_cli_transfer_and_folds_and_texts(language_model, tmp_path, capsys):

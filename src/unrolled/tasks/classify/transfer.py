@@ -11,7 +11,7 @@ head start at random. Which tensors were copied is kept in ``transferred_``.
 
 from __future__ import annotations
 
-from unrolled.tasks.rundir import model_dir
+from unrolled.tasks.rundir import model_dir, saved_task
 
 AGREE = ("cell", "hidden_size", "embedding_dim", "level")  # what must match the language model's
 
@@ -24,7 +24,12 @@ def language_model(est):
     cached = getattr(est, "_language_model", None)
     if cached is not None and cached[0] == est.init_from:
         return cached[1]
-    lm = LanguageModel.load(model_dir(est.init_from))
+    directory = model_dir(est.init_from)
+    task = saved_task(directory)
+    if task != LanguageModel.task:
+        raise ValueError(f"--init-from {est.init_from} holds a {task!r} model; give the --out directory of "
+                         "'unrolled lm train'")
+    lm = LanguageModel.load(directory)
     differ = [f"--{k.replace('_', '-')} {getattr(lm, k)}" for k in AGREE if getattr(lm, k) != getattr(est, k)]
     if differ:
         raise ValueError(f"--init-from {est.init_from}: the language model has {', '.join(differ)}; give the "
