@@ -87,8 +87,7 @@ def _estimator(target, params):
 def _measure(y_true, y_pred, classes=None) -> dict:
     if classes is None:  # ratings
         err = np.asarray(y_pred, float) - np.asarray(y_true, float)
-        total = np.sum((np.asarray(y_true, float) - np.mean(y_true)) ** 2)
-        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "r2": float(1 - np.sum(err ** 2) / total)}
+        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "r2": scores.r2(y_true, y_pred)}
     return {"accuracy": scores.accuracy(y_true, y_pred), "macro_f1": scores.macro_f1(y_true, y_pred, classes)}
 
 

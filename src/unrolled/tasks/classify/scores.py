@@ -135,3 +135,9 @@ def reliability(proba, y_index, bins: int = 10) -> dict:
 def expected_calibration_error(proba, y_index, bins: int = 10) -> float:
     """``ECE = sum_b (|B_b| / N) |acc_b - conf_b|`` over ``bins`` equal confidence bins (``reliability``)."""
     return reliability(proba, y_index, bins)["ece"]
+
+
+def r2(y_true, y_pred) -> float:
+    """The coefficient of determination, ``R^2 = 1 - SS_res / SS_tot``, as scikit-learn's ``r2_score``."""
+    y, pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))

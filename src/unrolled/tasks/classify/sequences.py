@@ -23,6 +23,7 @@ import numpy as np
 from unrolled.nn.activations import softmax
 from unrolled.nn.losses import CrossEntropyLoss, MSELoss
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.tasks.classify import scores
 from unrolled.tasks.classify.network import POOLINGS, ClassifierNetwork
 from unrolled.train import index_batches
 from unrolled.train.hyperparams import Hyper, flag_value, fraction
@@ -188,15 +189,14 @@ class SequenceEstimator(TaskEstimator):
             out.append(self.net_.forward(inp, lengths).astype(np.float64))
         return np.concatenate(out)
 
-    def _need(self, target):
+    def _need_classifier(self):
         self._check_fitted()
-        if self.target != target:
-            what = "predict_proba needs a classifier" if target == "class" else "this needs a regressor"
-            raise ValueError(f"{what}; {type(self).__name__} predicts {'classes' if self.target == 'class' else 'values'}")
+        if self.target != "class":
+            raise ValueError(f"predict_proba needs a classifier; {type(self).__name__} predicts values")
 
     def predict_proba(self, X) -> np.ndarray:
         """(N, C) class probabilities, columns in ``classes_`` order."""
-        self._need("class")
+        self._need_classifier()
         return softmax(self._outputs(self._encode(X)))
 
     def predict(self, X) -> np.ndarray:
@@ -212,13 +212,12 @@ class SequenceEstimator(TaskEstimator):
         pred = self.predict(X)
         if self.target == "class":
             return float(np.mean(pred == y))
-        y = y.astype(np.float64)
-        return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+        return scores.r2(y, pred)
 
     def contributions(self, X, target=None) -> list[np.ndarray]:
         """Per example, each step's gradient x input towards ``target`` (class indices; default the
         predicted class): ``ClassifierNetwork.contributions``, one (T_i,) array per example."""
-        self._need("class")
+        self._need_classifier()
         seqs = self._encode(X)
         if target is None:
             target = self._outputs(seqs).argmax(axis=1)
@@ -230,7 +229,7 @@ class SequenceEstimator(TaskEstimator):
 
     def prefix_proba(self, X) -> list[np.ndarray]:
         """Per example, the class probabilities after each prefix of it, read forward: (T_i, C)."""
-        self._need("class")
+        self._need_classifier()
         return [softmax(self._outputs([s[: k + 1] for k in range(len(s))])) for s in self._encode(X)]
 
     # -- the network -----------------------------------------------------------------------------
