@@ -28,6 +28,7 @@ TASKS: dict[str, Task] = {
                      ("classify", "train")),
     "regress": Task("unrolled.tasks.classify.model:SequenceRegressor"),  # trained by classify train --target rating
     "classify_arrays": Task("unrolled.tasks.classify.arrays:ArrayClassifier"),
+    "tpp": Task("unrolled.tasks.tpp.model:PointProcess", "unrolled.tasks.tpp.cli:add_parser", ("tpp", "train")),
 }
 
 

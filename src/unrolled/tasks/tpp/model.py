@@ -1,0 +1,339 @@
+"""``PointProcess``: a neural temporal point process (Shchur et al. 2021) on the shared engine::
+
+    pp = PointProcess(model="lognormmix", cell="gru").fit(train, validation=val)
+    pp.nll(test)                    # nats per event: time and mark parts
+    pp.predict_next(history)        # the next event's median and mean time, its mark probabilities
+    pp.sample(history, t_end, seed) # a continuation of the history up to t_end
+    pp.save("run/model"); unrolled.load("run/model")
+
+``train`` / ``val`` / ``test``: ``EventData`` or lists of ``EventSequence`` (``events.py``).
+
+The loss of a batch is its negative log-likelihood per event: the time part (each event's
+``-log p(tau)``, and ``-log S`` of the silence after the last) and the mark part (cross-entropy
+of each event's mark), summed over the batch and divided by its number of events. The log
+inter-event times are standardised with the training events' mean ``m_`` and spread ``s_`` on the
+way in; the log-normal mixture's ``y = (log tau - m) / s`` uses the same two numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unrolled.nn.activations import softmax
+from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.tasks.tpp import dists
+from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence
+from unrolled.tasks.tpp.network import MODELS, PointProcessNetwork
+from unrolled.train import index_batches
+from unrolled.train.hyperparams import Hyper, whole
+
+EVAL_BATCH = 256  # sequences per forward when scoring
+
+
+def as_sequences(data, n_marks=None, what="the data") -> tuple[list[EventSequence], int]:
+    """(sequences, n_marks) from ``EventData`` or a list of ``EventSequence``, each checked."""
+    if isinstance(data, EventData):
+        seqs, marks = data.sequences, data.n_marks
+    elif isinstance(data, EventSequence):
+        seqs, marks = [data], None
+    else:
+        seqs, marks = list(data), None
+    if not seqs or not all(isinstance(s, EventSequence) for s in seqs):
+        raise ValueError(f"{what} must be EventData or a non-empty list of EventSequence "
+                         "(unrolled.tasks.tpp.events)")
+    if marks is None:
+        marks = n_marks if n_marks is not None else (
+            0 if seqs[0].marks is None else int(max(s.marks.max() for s in seqs)) + 1)
+    for k, s in enumerate(seqs):
+        check_sequence(s, marks, f"sequence {k} of {what}")
+    return seqs, marks
+
+
+def network_inputs(seqs, m, s, start_mark):
+    """log_tau (T, B) standardised, marks (T, B), lengths (B,) = N + 1: step 0 is the window's
+    start (0 and the start's mark), step j event j; a sequence may hold no events yet."""
+    T, B = max(len(q) for q in seqs) + 1, len(seqs)
+    log_tau = np.zeros((T, B))
+    marks = np.full((T, B), start_mark, dtype=np.int64)
+    for b, q in enumerate(seqs):
+        n = len(q)
+        log_tau[1:n + 1, b] = (np.log(q.taus) - m) / s
+        if q.marks is not None:
+            marks[1:n + 1, b] = q.marks
+    return log_tau, marks, np.array([len(q) + 1 for q in seqs], dtype=np.int64)
+
+
+class Intervals:
+    """Every interval of a batch of sequences, flattened: the step ``(t, b)`` whose output
+    predicts it, its length ``tau``, whether an event ended it (else the window's silence), the
+    event's mark (-1 for the silence), the sequence it belongs to and the time left in the window
+    when it began (``remaining``: the cap of the predicted mean)."""
+
+    def __init__(self, seqs, m, s, start_mark):
+        self.log_tau, self.marks, self.lengths = network_inputs(seqs, m, s, start_mark)
+        t_idx, b_idx, tau, observed, mark, remaining = [], [], [], [], [], []
+        for b, q in enumerate(seqs):
+            n = len(q)
+            taus = q.taus
+            silence = q.t_end - q.times[-1]
+            steps = n + (silence > 0)  # a window that ends at its last event has no silence to score
+            t_idx.append(np.arange(steps))
+            b_idx.append(np.full(steps, b))
+            tau.append(np.append(taus, silence)[:steps])
+            observed.append(np.arange(steps) < n)
+            mark.append(np.append(q.marks if q.marks is not None else np.zeros(n, np.int64), -1)[:steps])
+            remaining.append(q.t_end - np.append(0.0, q.times)[:steps])
+        self.t, self.b = np.concatenate(t_idx), np.concatenate(b_idx)
+        self.tau, self.observed = np.concatenate(tau), np.concatenate(observed)
+        self.mark, self.remaining = np.concatenate(mark), np.concatenate(remaining)
+        self.n_events = int(self.observed.sum())
+
+
+class PointProcess(TaskEstimator):
+    """A recurrent network over the history and, per event, the distribution of the next
+    inter-event time (``model``: ``lognormmix`` or ``rmtpp``) and of the next mark."""
+
+    task, noun = "tpp", "point process"
+    positional = ("model",)
+    network_attr = "net_"
+    hyperparams = {
+        "model": Hyper("lognormmix", "the next time's distribution: lognormmix (Shchur et al. 2020, a mixture of "
+                                     "log-normals) or rmtpp (Du et al. 2016, an exponential intensity)",
+                       choices=MODELS),
+        **network_hyperparams("gru", 32, 1, 0.0),
+        "n_components": Hyper(8, "log-normal components K of the mixture (lognormmix)", whole()),
+        "mark_dim": Hyper(8, "width of the marks' embedding (marked data)", whole()),
+        **training_hyperparams(epochs=200, batch_size=32, lr=1e-2, clip_norm=5.0, patience=20,
+                               why_batch=": sequences per step", why_lr=": Adam's",
+                               why_patience=" (the NLL is noisy on few sequences)"),
+    }
+    learned = ("m_", "s_", "n_marks_", "mark_names_", "time_unit_", "t_end_", "history_", "best_epoch_",
+               "stopped_early_")
+
+    # -- training ----------------------------------------------------------------------------------
+    def fit(self, data, *, validation=None, resume=False, log=None) -> "PointProcess":
+        """Train on ``data`` (EventData or EventSequence list); ``validation`` the same kind, for early
+        stopping (default: the last 20% of the sequences in a seeded order). Returns self."""
+        if resume:
+            self.check_resume()
+        self.check_params()
+        seqs, n_marks = as_sequences(data, what="the training data")
+        if validation is None:
+            if len(seqs) < 2:
+                raise ValueError("one sequence leaves none for validation; give two or more, or validation=")
+            order = np.random.default_rng(self.seed).permutation(len(seqs))
+            held = max(1, len(seqs) // 5)
+            val = [seqs[i] for i in order[:held]]
+            seqs = [seqs[i] for i in order[held:]]
+        else:
+            val, _ = as_sequences(validation, n_marks, "the validation data")
+        log_taus = np.log(np.concatenate([q.taus for q in seqs]))
+        self.m_, self.s_ = float(log_taus.mean()), float(log_taus.std()) or 1.0
+        self.n_marks_ = n_marks
+        self.mark_names_ = list(data.mark_names) if isinstance(data, EventData) and data.mark_names else None
+        self.time_unit_ = data.time_unit if isinstance(data, EventData) else "units"
+        self.t_end_ = float(np.median([q.t_end for q in seqs]))
+        self.net_ = self._build_network()
+
+        def step(idx):
+            iv = self._intervals([seqs[i] for i in idx])
+            theta, logits = self.net_.forward(iv.log_tau, iv.marks, iv.lengths)
+            value, dtheta, dlogits, dw = self._loss(iv, theta, logits, backward=True)
+            self.net_.backward(dtheta, dlogits, dw)
+            return value
+
+        def validate():
+            parts = self.nll(val)
+            return {"loss": parts["nll_per_event"], "time_nll": parts["time_nll"]}
+
+        data_info = {"sequences": len(seqs) + len(val), "events": int(sum(len(q) for q in seqs))}
+        trainer = self.make_trainer(self.net_, self.train_config(), data=data_info, log=log)
+        self.history_ = trainer.fit(index_batches(len(seqs), self.batch_size), step, validate, resume=resume)
+        self.best_epoch_, self.stopped_early_ = trainer.best_epoch, trainer.stopped_early
+        return self
+
+    def _intervals(self, seqs) -> Intervals:
+        return Intervals(seqs, self.m_, self.s_, self.n_marks_)
+
+    def _loss(self, iv, theta, logits, backward=False):
+        """The batch's NLL per event (time + mark) and, with ``backward``, its gradients:
+        dtheta (T, B, P), dlogits (T, B, C) or None, dw."""
+        rows = theta[iv.t, iv.b].astype(np.float64)  # (M, P)
+        g = np.full(len(iv.tau), 1.0 / iv.n_events)  # d loss / d (each interval's nll)
+        tau = np.where(iv.tau > 0, iv.tau, 1.0)
+        if self.model == "rmtpp":
+            w = self.net_.w
+            time_nll = dists.rmtpp_nll(rows[:, 0], w, tau, iv.observed)
+            grads = dists.rmtpp_nll_backward(rows[:, 0], w, tau, iv.observed, g) if backward else None
+            drows = None if grads is None else grads[0][:, None]
+            dw = 0.0 if grads is None else grads[1]
+        else:
+            K = self.n_components
+            args = rows[:, :K], rows[:, K:2 * K], rows[:, 2 * K:], tau, iv.observed, self.m_, self.s_
+            time_nll = dists.lognormmix_nll(*args)
+            drows = np.concatenate(dists.lognormmix_nll_backward(*args, g), axis=1) if backward else None
+            dw = 0.0
+        value = float(time_nll.sum()) / iv.n_events
+        dlogits = None
+        if logits is not None:
+            ev = iv.observed
+            z = logits[iv.t[ev], iv.b[ev]].astype(np.float64)  # (N, C)
+            p = softmax(z)
+            value += float(-np.log(p[np.arange(len(z)), iv.mark[ev]] + 1e-300).sum()) / iv.n_events
+            if backward:
+                p[np.arange(len(z)), iv.mark[ev]] -= 1.0
+                dlogits = np.zeros(logits.shape)
+                dlogits[iv.t[ev], iv.b[ev]] = p / iv.n_events
+        if not backward:
+            return value
+        dtheta = np.zeros(theta.shape)
+        dtheta[iv.t, iv.b] = drows
+        return value, dtheta, dlogits, dw
+
+    # -- scoring and prediction ------------------------------------------------------------------------
+    def _distribution(self, theta_rows):
+        """The time distribution of rows (M, P) of the time head's outputs."""
+        rows = theta_rows.astype(np.float64)
+        if self.model == "rmtpp":
+            return dists.RMTPP(rows[:, 0], self.net_.w)
+        K = self.n_components
+        return dists.LogNormMix(rows[:, :K], rows[:, K:2 * K], rows[:, 2 * K:], self.m_, self.s_)
+
+    def _forward(self, seqs, pick):
+        """Run the network in eval mode over ``seqs`` (in chunks) and keep, per chunk, the rows
+        ``pick(chunk) -> (t, b)``: (distribution of those rows, their mark log-probabilities or None)."""
+        self._check_fitted()
+        self.net_.eval()
+        theta_rows, mark_rows = [], []
+        for k in range(0, len(seqs), EVAL_BATCH):
+            chunk = seqs[k:k + EVAL_BATCH]
+            t, b = pick(chunk)
+            theta, logits = self.net_.forward(*network_inputs(chunk, self.m_, self.s_, self.n_marks_))
+            theta_rows.append(theta[t, b])
+            if logits is not None:
+                z = logits[t, b].astype(np.float64)
+                mark_rows.append(z - dists.logsumexp(z)[:, None])
+        return self._distribution(np.concatenate(theta_rows)), (np.concatenate(mark_rows) if mark_rows else None)
+
+    def intervals(self, data):
+        """What every model here gives for scoring (``metrics.evaluate``): (Intervals, the
+        distribution of each interval's time, mark log-probabilities or None)."""
+        self._check_fitted()
+        seqs, _ = as_sequences(data, self.n_marks_, "the data")
+        ivs = [self._intervals(seqs[k:k + EVAL_BATCH]) for k in range(0, len(seqs), EVAL_BATCH)]
+        by_chunk = iter(ivs)
+
+        def pick(chunk):
+            iv = next(by_chunk)
+            return iv.t, iv.b
+
+        dist, marks = self._forward(seqs, pick)
+        return _join(ivs), dist, marks
+
+    def nll(self, data) -> dict:
+        """Negative log-likelihood per event of ``data``: ``nll_per_event`` = ``time_nll`` + ``mark_nll``."""
+        from unrolled.tasks.tpp.metrics import nll_parts
+
+        return nll_parts(*self.intervals(data))
+
+    def _after_last(self, seqs):
+        """The distribution of the time from each sequence's last event (or its start) to the next,
+        and the next mark's log-probabilities: the step after its last event."""
+        return self._forward(seqs, lambda chunk: (np.array([len(q) for q in chunk]), np.arange(len(chunk))))
+
+    def predict_next(self, history) -> dict:
+        """For a history (an EventSequence whose window ends now; or a list of them): when the next
+        event comes, given the history and no event since its last one up to ``t_end``: ``median``
+        and ``mean`` of the time still to wait, ``time`` (the median's instant) and ``mark_proba``
+        (marked data)."""
+        single = isinstance(history, EventSequence)
+        seqs = [history] if single else list(history)
+        for k, q in enumerate(seqs):
+            if not isinstance(q, EventSequence):
+                raise ValueError("a history must be an EventSequence (unrolled.tasks.tpp.events)")
+            if len(q):
+                check_sequence(q, self.n_marks_, f"history {k}")
+        dist, marks = self._after_last(seqs)
+        elapsed = np.array([q.t_end - (q.times[-1] if len(q) else 0.0) for q in seqs])
+        s0 = np.exp(dist.log_survival(elapsed))  # P(no event in the silence already seen)
+        # P(tau <= elapsed + x | tau > elapsed) = u  <=>  1 - S(tau) = 1 - S(elapsed) (1 - u)
+        median = dists.quantile_by_bisection(dist, 1 - s0 * 0.5) - elapsed
+        mean = (dists.mean_below(dist, np.inf) - dists.mean_below(dist, elapsed)) / s0
+        out = {"median": median, "mean": mean, "time": np.array([q.t_end for q in seqs]) + median}
+        if marks is not None:
+            out["mark_proba"] = np.exp(marks)
+        return {k: v[0] for k, v in out.items()} if single else out
+
+    def sample(self, history=None, t_end=None, seed=0, max_events=10_000) -> EventSequence:
+        """A continuation of ``history`` (an EventSequence; None: an empty window) up to ``t_end``
+        (default: the training windows' typical end): each next time drawn from the model given
+        everything so far (direct sampling for the mixture, thinning for RMTPP), the mark from its
+        softmax, until the window ends. The same seed gives the same sequence."""
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        t_end = float(self.t_end_ if t_end is None else t_end)
+        times = [] if history is None else [float(t) for t in history.times]
+        marks = [] if history is None or history.marks is None else [int(k) for k in history.marks]
+        if not np.isfinite(t_end) or t_end <= (times[-1] if times else 0.0):
+            raise ValueError(f"t_end={t_end} must be a finite time after the history's last event (and after 0)")
+        quiet = t_end if history is None else history.t_end  # no event in the history's window after its last
+        while len(times) < max_events:
+            now = EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
+            dist, mark_lp = self._after_last([now])
+            last = times[-1] if times else 0.0
+            after = max(quiet - last, 0.0) if history is not None else 0.0
+            tau = _draw(dist, rng, after)
+            quiet = 0.0
+            t = last + tau
+            if not np.isfinite(t) or t >= t_end:
+                break
+            times.append(t)
+            if mark_lp is not None:
+                p = np.exp(mark_lp[0])
+                marks.append(int(rng.choice(len(p), p=p / p.sum())))
+        return EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
+
+    # -- the network and the contract -------------------------------------------------------------------
+    def _build_network(self):
+        return PointProcessNetwork(self.model, self.cell, self.n_marks_, self.mark_dim, self.hidden_size,
+                                   self.num_layers, self.dropout, self.n_components, seed=self.seed)
+
+    @classmethod
+    def contract_example(cls):
+        from unrolled.tasks.tpp.synthetic import simulate
+
+        data = simulate("hawkes1", n_sequences=24, t_end=20.0, seed=3)
+        return dict(hidden_size=6, n_components=3, epochs=2, batch_size=8, progress=False), data
+
+    def contract_predictions(self, data):
+        iv, dist, _ = self.intervals(data.sequences[:5])
+        return np.concatenate([dist.log_pdf(np.where(iv.tau > 0, iv.tau, 1.0)), dist.median()])
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.model})"
+
+
+def _draw(dist, rng, after=0.0) -> float:
+    """One next inter-event time from a one-row distribution, given none before ``after``: RMTPP by
+    thinning from ``after``; the mixture directly (Shchur et al.) or, given a silence, by inverting
+    the conditional distribution 1 - S(tau) / S(after)."""
+    if isinstance(dist, dists.RMTPP):
+        return float(dist.sample_by_thinning(rng, after=after)[0])
+    if after <= 0:
+        return float(dist.sample(rng)[0])
+    u = rng.uniform(size=1)
+    return float(dists.quantile_by_bisection(dist, 1 - np.exp(dist.log_survival(np.array([after]))) * (1 - u))[0])
+
+
+def _join(ivs):
+    """One Intervals from several batches' (their rows concatenated; the batch layout is not kept)."""
+    if len(ivs) == 1:
+        return ivs[0]
+    out = Intervals.__new__(Intervals)
+    for name in ("t", "tau", "observed", "mark", "remaining"):
+        setattr(out, name, np.concatenate([getattr(iv, name) for iv in ivs]))
+    firsts = np.cumsum([0] + [len(iv.lengths) for iv in ivs[:-1]])  # each chunk's first sequence
+    out.b = np.concatenate([iv.b + first for iv, first in zip(ivs, firsts)])
+    out.lengths = np.concatenate([iv.lengths for iv in ivs])
+    out.n_events = sum(iv.n_events for iv in ivs)
+    return out
