@@ -86,14 +86,20 @@ def test_commits_counts_match_an_independent_reading():
     distinct = sorted(set(raw))
     n_ties = len(raw) - len(distinct)
     at_start = [t for t in distinct if t == _week_start(t)]
-    kept = [t for t in distinct if t != _week_start(t)]
+    whole = [t for t in distinct  # weeks wholly inside the record, from the first commit to the last
+             if _week_start(t) >= distinct[0] and _week_start(t) + dt.timedelta(days=7) <= distinct[-1]]
+    kept = [t for t in whole if t != _week_start(t)]
 
     d = data.commits()
     assert d.name == "commits" and d.time_unit == "hours" and d.mark_names is None
-    assert d.n_events == len(raw) - n_ties - len(at_start)
-    assert f"{n_ties} tied commit times dropped (the first of each tie kept)" in d.notes
+    n_partial = sum(1 for t in raw if t not in set(whole))
+    ties_in_whole = sum(1 for t in raw if t in set(whole)) - len(whole)
+    assert n_partial == 14  # the first week's and the last's, read independently above
+    assert d.n_events == len(raw) - n_partial - ties_in_whole - len(at_start)
+    assert any(note.startswith(f"{n_partial} commits in the 2 weeks the record covers only in part") for note in d.notes)
+    assert f"{ties_in_whole} tied commit times dropped (the first of each tie kept)" in d.notes
     assert len(d.sequences) == len({_week_start(t) for t in kept})
-    n_weeks = (_week_start(distinct[-1]) - _week_start(distinct[0])).days // 7 + 1
+    n_weeks = (_week_start(whole[-1]) - _week_start(whole[0])).days // 7 + 1
     assert any(note.startswith(f"{n_weeks - len(d.sequences)} empty weeks skipped") for note in d.notes)
 
     # The same hours, week by week, from the standard library's reading.
@@ -110,9 +116,12 @@ def test_weeks_drop_ties_events_at_the_start_and_empty_weeks():
     monday = data._MONDAY_NS + 2_000 * 7 * 24 * data.NS_PER_HOUR
     hour = data.NS_PER_HOUR
     ns = np.array([monday + 5 * hour, monday, monday + 5 * hour, monday + 3 * 168 * hour + hour])
-    sequences, notes = data._by_week(ns, np.array([1, 0, 2, 0]), what="event")
+    sequences, notes = data._by_week(ns, np.array([1, 0, 2, 0]), what="event",
+                                     record=(monday, monday + 4 * 168 * hour))
     assert [list(s.times) for s in sequences] == [[5.0], [1.0]]
     assert list(sequences[0].marks) == [1]  # the first of the tie, in file order
+    partial, _ = data._by_week(ns, np.array([1, 0, 2, 0]), what="event", record=(monday, monday + 3 * 168 * hour))
+    assert [list(s.times) for s in partial] == [[5.0]]  # the fourth week runs past the record's end
     assert notes == ["1 tied event time dropped (the first of each tie kept)",
                      "1 event at exactly Monday 00:00 UTC, a week's start, dropped",
                      "2 empty weeks skipped (of 4 from the first event's to the last's)"]
@@ -133,7 +142,10 @@ def test_earthquakes_marks_and_counts():
     assert d.mark_names == tuple(sorted(types))
     marks = np.concatenate([seq.marks for seq in d.sequences])
     n_ties = sum(int(note.split()[0]) for note in d.notes if "tied" in note)
-    assert d.n_events == len(rows) - n_ties
+    new_year = [row for row in rows if row["time"].startswith("2023-01-01")]  # a Sunday: its week began in 2022
+    assert len(new_year) == 6 and any(note.startswith("6 events in the 1 week") for note in d.notes)
+    assert d.n_events == len(rows) - n_ties - len(new_year)
+    types.subtract(row["event_type"] for row in new_year)
     if not n_ties:
         assert dict(zip(d.mark_names, np.bincount(marks, minlength=d.n_marks).tolist())) == dict(types)
     assert d.time_unit == "hours"

@@ -17,8 +17,11 @@ Monday 00:00 to the next Monday 00:00 **in UTC** (a commit's local week would sh
 author's offset, so two commits an hour apart could fall in different "weeks" out of order), with
 time in hours from the week's start and ``t_end = 168``. A week is one sequence; the weekly and
 daily rhythm is then what a model can learn. Weeks with no events are skipped (the models here
-need at least one event per window). The first and the last week are cut by the record's start
-and end: they count the hours before the first event and after the last as observed silence.
+need at least one event per window). Only whole weeks inside the record are kept: a week cut by
+the record's start or end would count hours nobody observed as silence (the catalogue covers
+2023-01-01 to 2024-01-01, so its Sunday, January 1st, goes; the commits' record is known only
+from its first to its last commit, so its first and last weeks go). ``EventData.notes`` says how
+many events that drops.
 
 Ties. Two events at one instant cannot be scored (``events.py``), and an event at exactly Monday
 00:00 would tie with the window's start: ``events.drop_ties`` keeps the first of each tie, events
@@ -73,7 +76,8 @@ def commits() -> EventData:
     with gzip.open(DATA / "commits.txt.gz", "rt", encoding="ascii") as f:
         lines = [line.strip() for line in f if line.strip()]
     instants = pd.to_datetime(lines, format=_COMMIT_FORMAT, utc=True)
-    sequences, notes = _by_week(_ns(instants), None, what="commit")
+    ns = _ns(instants)
+    sequences, notes = _by_week(ns, None, what="commit", record=(ns.min(), ns.max()))
     return _checked(EventData(sequences, "commits", time_unit="hours", notes=notes))
 
 
@@ -88,7 +92,8 @@ def earthquakes() -> EventData:
     instants = pd.to_datetime(frame["time"], format="ISO8601", utc=True)
     mark_names = tuple(sorted(frame["event_type"].unique()))
     marks = frame["event_type"].map({name: k for k, name in enumerate(mark_names)}).to_numpy(np.int64)
-    sequences, notes = _by_week(_ns(instants), marks, what="event")
+    record = (_ns(pd.to_datetime(["2023-01-01"], utc=True))[0], _ns(pd.to_datetime(["2024-01-01"], utc=True))[0])
+    sequences, notes = _by_week(_ns(instants), marks, what="event", record=record)
     data = EventData(sequences, "earthquakes", time_unit="hours", mark_names=mark_names, notes=notes)
     return _checked(data)
 
@@ -113,12 +118,18 @@ def _ns(instants) -> np.ndarray:
     return pd.DatetimeIndex(instants).as_unit("ns").asi8
 
 
-def _by_week(ns: np.ndarray, marks: np.ndarray | None, what: str):
-    """Cut instants (and their marks) into UTC weeks; returns ``(sequences, notes)``."""
+def _by_week(ns: np.ndarray, marks: np.ndarray | None, what: str, record):
+    """Cut instants (and their marks) into UTC weeks, keeping the weeks wholly inside ``record``
+    = (first, last) observed instant in ns; returns ``(sequences, notes)``."""
     order = np.argsort(ns, kind="stable")  # stable: the first of a tie is the first in the file
     ns = ns[order]
     marks = None if marks is None else marks[order]
     week = (ns - _MONDAY_NS) // _NS_PER_WEEK  # floor division: right before 1970 too
+    start = _MONDAY_NS + week * _NS_PER_WEEK
+    whole = (start >= record[0]) & (start + _NS_PER_WEEK <= record[1])
+    n_partial, n_partial_weeks = int((~whole).sum()), len(np.unique(week[~whole]))
+    ns, week = ns[whole], week[whole]
+    marks = None if marks is None else marks[whole]
     # Integer nanoseconds until here, so that the hours are exact to well below a nanosecond.
     hours = (ns - (_MONDAY_NS + week * _NS_PER_WEEK)) / NS_PER_HOUR  # (N,) in [0, 168)
 
@@ -134,6 +145,9 @@ def _by_week(ns: np.ndarray, marks: np.ndarray | None, what: str):
 
     n_weeks = int(week[-1] - week[0] + 1) if len(ns) else 0
     notes = []
+    if n_partial:
+        notes.append(f"{_count(n_partial, what)} in the {_count(n_partial_weeks, 'week')} the record covers only in "
+                     f"part dropped (whole UTC weeks only)")
     if n_ties:
         notes.append(f"{_count(n_ties, f'tied {what} time')} dropped (the first of each tie kept)")
     if n_at_start:
