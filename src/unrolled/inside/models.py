@@ -53,6 +53,9 @@ def explain_model(model, csv=None, start=None, end=None, text=None, out=None, ec
         rec = record(layer, x)
         echo(f"{model}: {est.describe()}; {est.inside_span(labels)} (one sequence from a zero state)")
         echo(gate_summary(rec, layer.cell))
+        if hasattr(est, "explain_lines"):  # a task's own account of the input (a point process: which events)
+            for line in est.explain_lines(csv=csv, text=text, start=start, end=end):
+                echo(line)
         if run is not None:
             from unrolled.inside.plots import plot_gates
 

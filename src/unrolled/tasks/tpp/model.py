@@ -293,6 +293,103 @@ class PointProcess(TaskEstimator):
                 marks.append(int(rng.choice(len(p), p=p / p.sum())))
         return EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
 
+    # -- inspection (unrolled explain / gradflow) ------------------------------------------------------
+    def contributions(self, seq: EventSequence) -> np.ndarray:
+        """Which past events raised the intensity at the end of ``seq``'s window: for each step j
+        (0 the start, then each event), gradient x input of ``log lambda*(t_end)`` -- the intensity
+        the model gives for "now", after the last event and the silence since -- through the
+        hand-derived backward (dropout off). With ``log lambda* = log p - log S``, its gradient
+        with respect to the head's outputs is the difference of the two losses' backwards.
+        Positive: the event pushed the intensity up. Returns (N + 1,)."""
+        self._check_fitted()
+        seqs, _ = as_sequences([seq], self.n_marks_, "the sequence")
+        q = seqs[0]
+        log_tau, marks, lengths = network_inputs([q], self.m_, self.s_, self.n_marks_)
+        saved = {k: g.copy() for k, g in self.net_.grads.items()}
+        modes = [(m, m.training) for m in self.net_.modules()]
+        rnn_dropout, self.net_.rnn.dropout = self.net_.rnn.dropout, 0.0
+        try:
+            self.net_.train()
+            theta, _ = self.net_.forward(log_tau, marks, lengths)
+            row = theta[len(q), 0][None].astype(np.float64)  # (1, P): the step after the last event
+            elapsed = np.array([max(q.t_end - q.times[-1], 1e-12)])
+            one = np.ones(1)
+            if self.model == "rmtpp":
+                da_obs, dw_obs = dists.rmtpp_nll_backward(row[:, 0], self.net_.w, elapsed, np.array([True]), one)
+                da_cen, dw_cen = dists.rmtpp_nll_backward(row[:, 0], self.net_.w, elapsed, np.array([False]), one)
+                drow = (da_cen - da_obs)[:, None]  # d log lambda = d(-nll_obs) - d(-nll_silence)
+            else:
+                K = self.n_components
+                args = row[:, :K], row[:, K:2 * K], row[:, 2 * K:], elapsed
+                obs = dists.lognormmix_nll_backward(*args, np.array([True]), self.m_, self.s_, one)
+                cen = dists.lognormmix_nll_backward(*args, np.array([False]), self.m_, self.s_, one)
+                drow = np.concatenate([c - o for o, c in zip(obs, cen)], axis=1)
+            dtheta = np.zeros(theta.shape)
+            dtheta[len(q), 0] = drow[0]
+            dx = self.net_.backward(dtheta)  # (T, 1, 1 + E)
+            x = self.net_.inputs(log_tau, marks)
+            return (dx * x).sum(axis=2)[:, 0].astype(np.float64)
+        finally:
+            self.net_.rnn.dropout = rnn_dropout
+            for m, mode in modes:
+                m.training = mode
+            for k, g in self.net_.grads.items():
+                g[...] = saved[k]
+
+    def inside_input(self, *, csv=None, text=None, start=None, end=None, rows=None):
+        """The recurrent layer's input for one event sequence: ``--csv FILE`` (columns ``time`` and,
+        for a marked model, ``mark``; one sequence: its first event is the origin) or, without it,
+        a sequence sampled from the model (seed 0). Labels: each event's time; the line above the
+        heatmaps: log lambda* just after each event (how excited the model is)."""
+        self._check_fitted()
+        if text is not None or start is not None or end is not None:
+            raise ValueError("a point process reads --csv FILE (a time column, and mark for marked events), "
+                             "not --text / --start / --end")
+        seq = self._explained_sequence(csv)
+        log_tau, marks, lengths = network_inputs([seq], self.m_, self.s_, self.n_marks_)
+        steps = np.arange(len(seq) + 1)
+        if rows is not None:
+            steps = np.resize(steps, rows)
+        self.net_.eval()
+        x = self.net_.inputs(log_tau[steps], marks[steps])  # (T, 1, 1 + E)
+        dist, _ = self._forward([seq], lambda chunk: (np.arange(len(seq) + 1), np.zeros(len(seq) + 1, int)))
+        after = dist.log_intensity(np.full(len(seq) + 1, 1e-9))[steps]
+        times = np.append(0.0, seq.times)[steps]
+        labels = np.array([f"{t:.4g}" for t in times])
+        return x, labels, after, "log lambda* just after"
+
+    def _explained_sequence(self, csv):
+        if csv is None:
+            seq = self.sample(None, seed=0)
+            if not len(seq):
+                raise ValueError("the model drew no events to explain; give --csv FILE with a sequence of events")
+            return seq
+        from unrolled.tasks.tpp.data import read_event_csv
+
+        events = read_event_csv(csv, "time", None, "mark" if self.n_marks_ else None)
+        seq = events.sequences[0]
+        if self.n_marks_:
+            names = self.mark_names_ or [str(k) for k in range(self.n_marks_)]
+            unknown = sorted(set(events.mark_names) - set(names))
+            if unknown:
+                raise ValueError(f"{csv}: marks {unknown} are not among the model's ({', '.join(names)})")
+            seq = EventSequence(seq.times, seq.t_end, np.array([names.index(events.mark_names[k]) for k in seq.marks]))
+        return seq
+
+    def inside_span(self, labels) -> str:
+        return f"{len(labels) - 1} events after the start"
+
+    def explain_lines(self, csv=None, text=None, **_) -> list[str]:
+        """For ``unrolled explain``: the events that raised (and lowered) the intensity at the
+        window's end the most (``contributions``)."""
+        seq = self._explained_sequence(csv)
+        a = self.contributions(seq)
+        times = np.append(0.0, seq.times)
+        order = np.argsort(-np.abs(a))[:5]
+        lines = [f"log lambda*(end of window, t = {seq.t_end:.4g}): which steps raised it (gradient x input):"]
+        lines += [f"  {'start' if j == 0 else f'event {j} at t = {times[j]:.4g}':<28}{a[j]:+.4f}" for j in order]
+        return lines
+
     # -- the network and the contract -------------------------------------------------------------------
     def _build_network(self):
         return PointProcessNetwork(self.model, self.cell, self.n_marks_, self.mark_dim, self.hidden_size,

@@ -38,8 +38,10 @@ def load_events(data="commits", csv=None, time_col="time", seq_col=None, mark_co
 
 
 def _parts(events: EventData, seed: int) -> dict:
+    """train / validation / test, each an EventData with the whole set's marks and time unit."""
     rows = split_sequences(len(events.sequences), seed)
-    return {name: [events.sequences[i] for i in r] for name, r in zip(("train", "validation", "test"), rows)}
+    return {name: EventData([events.sequences[i] for i in r], events.name, events.time_unit, events.mark_names)
+            for name, r in zip(("train", "validation", "test"), rows)}
 
 
 def _log(echo, name):
@@ -94,8 +96,8 @@ def run_tpp(data="commits", csv=None, *, time_col="time", seq_col=None, mark_col
             est.set_params(checkpoint_dir=run.checkpoints)
         marks = f", {events.n_marks} marks" if events.n_marks else ", unmarked"
         echo(f"data: {source}, {len(events.sequences):,} sequences, {events.n_events:,} events (time in "
-             f"{events.time_unit}{marks}); train / validation / test {len(parts['train'])} / "
-             f"{len(parts['validation'])} / {len(parts['test'])} sequences")
+             f"{events.time_unit}{marks}); train / validation / test {len(parts['train'].sequences)} / "
+             f"{len(parts['validation'].sequences)} / {len(parts['test'].sequences)} sequences")
         for note in events.notes:
             echo(f"  {note}")
         if run is not None:
@@ -119,17 +121,17 @@ def run_tpp(data="commits", csv=None, *, time_col="time", seq_col=None, mark_col
             rows[name] = tpp_metrics.evaluate(*b.intervals(parts["test"]))
         floor = None
         if csv is None and data in synthetic.PROCESSES:
-            floor = synthetic.true_nll(data, parts["test"])
+            floor = synthetic.true_nll(data, parts["test"].sequences)
             rows["true process"] = {"nll_per_event": floor, "time_nll": floor, "mark_nll": 0.0,
                                     "ks_statistic": tpp_metrics.ks_exponential(np.concatenate(
-                                        [synthetic.compensators(data, q)[:-1] for q in parts["test"]]))}
+                                        [synthetic.compensators(data, q)[:-1] for q in parts["test"].sequences]))}
         echo(table(rows, floor))
         echo(verdict(rows, floor))
         hawkes = baselines["hawkes"]
         echo(f"hawkes fitted: mu {hawkes.mu_:.4g}, alpha {hawkes.alpha_:.4g}, beta {hawkes.beta_:.4g} "
              f"(per {events.time_unit.rstrip('s')}); trained in " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
         metrics = {"models": rows, "true_nll": floor, "time_unit": events.time_unit,
-                   "split": {k: len(v) for k, v in parts.items()}, "notes": events.notes,
+                   "split": {k: len(v.sequences) for k, v in parts.items()}, "notes": events.notes,
                    "hawkes": {"mu": hawkes.mu_, "alpha": hawkes.alpha_, "beta": hawkes.beta_},
                    "train_seconds": seconds, "best_epoch": {k: m.best_epoch_ for k, m in models.items()},
                    "history": est.history_}
@@ -139,9 +141,9 @@ def run_tpp(data="commits", csv=None, *, time_col="time", seq_col=None, mark_col
             est.save(run.model)
             run.write_metrics(metrics, est, {"source": source, "sequences": len(events.sequences),
                                              "events": events.n_events, "split_seed": split_seed,
-                                             **{k: len(v) for k, v in parts.items()}})
+                                             **{k: len(v.sequences) for k, v in parts.items()}})
             run.write_figure("loss.png", plot_history(est.history_, est.best_epoch_, ylabel="NLL per event"))
-            shown = figures.pick_sequence(parts["test"])
+            shown = figures.pick_sequence(parts["test"].sequences)
             truth = data if csv is None and data in synthetic.PROCESSES else None
             run.write_figure("intensity.png", figures.intensity_figure(
                 shown, {**models, "hawkes": hawkes}, truth, f"{source}: a test sequence", events.time_unit))
