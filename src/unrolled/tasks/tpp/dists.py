@@ -49,7 +49,8 @@ def log_normal_tail(z):
     far = z > 30.0
     out[~far] = np.log(0.5 * _erfc(z[~far] / math.sqrt(2.0)))
     zf = z[far]
-    out[far] = -0.5 * zf ** 2 - np.log(zf) - 0.5 * LOG_2PI + np.log1p(-1 / zf ** 2 + 3 / zf ** 4)
+    q = 1 / zf ** 2  # Q(z) = phi(z) / z (1 - q + 3 q^2 - 15 q^3 + 105 q^4 - 945 q^5 ...): < 1e-13 off for z > 30
+    out[far] = -0.5 * zf ** 2 - np.log(zf) - 0.5 * LOG_2PI + np.log1p(q * (-1 + q * (3 + q * (-15 + q * (105 - 945 * q)))))
     return out
 
 

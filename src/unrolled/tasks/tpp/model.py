@@ -246,6 +246,7 @@ class PointProcess(TaskEstimator):
         event comes, given the history and no event since its last one up to ``t_end``: ``median``
         and ``mean`` of the time still to wait, ``time`` (the median's instant) and ``mark_proba``
         (marked data)."""
+        self._check_fitted()
         single = isinstance(history, EventSequence)
         seqs = [history] if single else list(history)
         for k, q in enumerate(seqs):

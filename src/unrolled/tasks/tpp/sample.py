@@ -16,6 +16,8 @@ def sample_sequences(model, n=3, t_end=None, seed=0, out=None, echo=print) -> li
 
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10_000:
         raise ValueError(f"--n {n!r} is invalid; give a number of sequences from 1 to 10000")
+    if t_end is not None and not (0 < t_end < float("inf")):
+        raise ValueError(f"--t-end {t_end!r} is invalid; give a positive window length")
     with open_run(out, lock=False) as run:
         est = registry.load(model)
         if not isinstance(est, PointProcess):
