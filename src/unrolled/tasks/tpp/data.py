@@ -33,6 +33,7 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import pathlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -255,7 +256,9 @@ def _read_times(column: pd.Series, path, time_col):
                              f"by one amount)")
         return values, 1.0, "units"
     try:
-        instants = pd.to_datetime(column, utc=True)
+        with warnings.catch_warnings():  # "Could not infer format": our own error below says it in one line
+            warnings.simplefilter("ignore", UserWarning)
+            instants = pd.to_datetime(column, utc=True)
     except (ValueError, TypeError) as err:
         raise _unparsed(column, path, time_col, err) from None
     return _ns(instants), NS_PER_HOUR, "hours"

@@ -165,7 +165,7 @@ class RMTPP:
             lam_s = np.exp(a + self.w * s_live)
             stretch = np.inf if self.w <= 0 else 1 / lam_s
             bound = lam_s if self.w <= 0 else np.exp(a + self.w * (s_live + stretch))
-            with np.errstate(divide="ignore"):  # a bound of 0 (an intensity decayed to nothing): t = inf
+            with np.errstate(divide="ignore", over="ignore"):  # a bound of ~0 (an intensity decayed away): t = inf
                 t = s_live + rng.exponential(1 / bound)
             inside = t <= s_live + stretch
             keep = inside & (rng.uniform(size=live.size) * bound <= np.exp(a + self.w * t))
