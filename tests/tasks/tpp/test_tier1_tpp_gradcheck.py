@@ -200,11 +200,11 @@ def test_point_process_loss_backward(model, cell, n_marks):
     assert (~iv.observed).sum() == 3  # three silences: the window that ends at its last event has none
 
     def loss():
-        theta, logits = net.forward(iv.log_tau, iv.marks, iv.lengths)
+        theta, logits = net.forward(iv.time_x, iv.marks, iv.lengths)
         return pp._loss(iv, theta, logits)
 
     net.zero_grad()
-    theta, logits = net.forward(iv.log_tau, iv.marks, iv.lengths)
+    theta, logits = net.forward(iv.time_x, iv.marks, iv.lengths)
     value, dtheta, dlogits, dw = pp._loss(iv, theta, logits, backward=True)
     assert value == pytest.approx(loss(), rel=1e-14)
     assert (dlogits is None) == (n_marks <= 1)

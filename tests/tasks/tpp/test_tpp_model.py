@@ -106,9 +106,9 @@ def test_contributions_are_the_gradient_of_log_intensity_times_the_input(model):
     seq = EventSequence([0.4, 1.1, 1.3, 2.9], 3.6)
     got = pp.contributions(seq)
 
-    def log_lambda(log_tau):
+    def log_lambda(time_x):
         pp.net_.eval()
-        theta, _ = pp.net_.forward(log_tau, np.zeros_like(log_tau, dtype=np.int64), np.array([5]))
+        theta, _ = pp.net_.forward(time_x, np.zeros(time_x.shape[:2], dtype=np.int64), np.array([5]))
         dist = pp._distribution(theta[4])
         return dist.log_intensity(np.array([0.7]))[0]
 
@@ -116,10 +116,10 @@ def test_contributions_are_the_gradient_of_log_intensity_times_the_input(model):
     eps = 1e-6
     for j in range(1, 5):
         up, down = base.copy(), base.copy()
-        up[j, 0] += eps
-        down[j, 0] -= eps
+        up[j, 0, 0] += eps
+        down[j, 0, 0] -= eps
         grad = (log_lambda(up) - log_lambda(down)) / (2 * eps)
-        assert got[j] == pytest.approx(grad * base[j, 0], rel=1e-5, abs=1e-9)
+        assert got[j] == pytest.approx(grad * base[j, 0, 0], rel=1e-5, abs=1e-9)
     assert isinstance(pp._distribution(np.zeros((1, pp.net_.n_params))), (dists.RMTPP, dists.LogNormMix))
 
 

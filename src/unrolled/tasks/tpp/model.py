@@ -25,7 +25,7 @@ from unrolled.tasks.tpp import dists
 from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence
 from unrolled.tasks.tpp.network import MODELS, PointProcessNetwork
 from unrolled.train import index_batches
-from unrolled.train.hyperparams import Hyper, whole
+from unrolled.train.hyperparams import Hyper, flag_value, whole
 
 EVAL_BATCH = 256  # sequences per forward when scoring
 
@@ -49,18 +49,21 @@ def as_sequences(data, n_marks=None, what="the data") -> tuple[list[EventSequenc
     return seqs, marks
 
 
-def network_inputs(seqs, m, s, start_mark):
-    """log_tau (T, B) standardised, marks (T, B), lengths (B,) = N + 1: step 0 is the window's
-    start (0 and the start's mark), step j event j; a sequence may hold no events yet."""
+def network_inputs(seqs, m, s, start_mark, clock=None):
+    """time_x (T, B, F), marks (T, B), lengths (B,) = N + 1: step 0 is the window's start (0 and
+    the start's mark), step j event j; a sequence may hold no events yet. The time features: the
+    standardised log inter-event time and, with ``clock`` (a time scale), ``t_j / clock``."""
     T, B = max(len(q) for q in seqs) + 1, len(seqs)
-    log_tau = np.zeros((T, B))
+    time_x = np.zeros((T, B, 1 if clock is None else 2))
     marks = np.full((T, B), start_mark, dtype=np.int64)
     for b, q in enumerate(seqs):
         n = len(q)
-        log_tau[1:n + 1, b] = (np.log(q.taus) - m) / s
+        time_x[1:n + 1, b, 0] = (np.log(q.taus) - m) / s
+        if clock is not None:
+            time_x[1:n + 1, b, 1] = q.times / clock
         if q.marks is not None:
             marks[1:n + 1, b] = q.marks
-    return log_tau, marks, np.array([len(q) + 1 for q in seqs], dtype=np.int64)
+    return time_x, marks, np.array([len(q) + 1 for q in seqs], dtype=np.int64)
 
 
 class Intervals:
@@ -69,8 +72,8 @@ class Intervals:
     event's mark (-1 for the silence), the sequence it belongs to and the time left in the window
     when it began (``remaining``: the cap of the predicted mean)."""
 
-    def __init__(self, seqs, m, s, start_mark):
-        self.log_tau, self.marks, self.lengths = network_inputs(seqs, m, s, start_mark)
+    def __init__(self, seqs, m, s, start_mark, clock=None):
+        self.time_x, self.marks, self.lengths = network_inputs(seqs, m, s, start_mark, clock)
         t_idx, b_idx, tau, observed, mark, remaining = [], [], [], [], [], []
         for b, q in enumerate(seqs):
             n = len(q)
@@ -103,6 +106,9 @@ class PointProcess(TaskEstimator):
         **network_hyperparams("gru", 32, 1, 0.0),
         "n_components": Hyper(8, "log-normal components K of the mixture (lognormmix)", whole()),
         "mark_dim": Hyper(8, "width of the marks' embedding (marked data)", whole()),
+        "clock": Hyper(False, "also feed each event's time since the window's start (over the typical window "
+                              "length), so that a rhythm tied to the window (a week's days) can be learned",
+                       flag_value()),
         **training_hyperparams(epochs=200, batch_size=32, lr=1e-2, clip_norm=5.0, patience=20,
                                why_batch=": sequences per step", why_lr=": Adam's",
                                why_patience=" (the NLL is noisy on few sequences)"),
@@ -137,7 +143,7 @@ class PointProcess(TaskEstimator):
 
         def step(idx):
             iv = self._intervals([seqs[i] for i in idx])
-            theta, logits = self.net_.forward(iv.log_tau, iv.marks, iv.lengths)
+            theta, logits = self.net_.forward(iv.time_x, iv.marks, iv.lengths)
             value, dtheta, dlogits, dw = self._loss(iv, theta, logits, backward=True)
             self.net_.backward(dtheta, dlogits, dw)
             return value
@@ -152,8 +158,12 @@ class PointProcess(TaskEstimator):
         self.best_epoch_, self.stopped_early_ = trainer.best_epoch, trainer.stopped_early
         return self
 
+    def _clock(self):
+        """The scale of the clock input (the training windows' typical length), or None without it."""
+        return self.t_end_ if self.clock else None
+
     def _intervals(self, seqs) -> Intervals:
-        return Intervals(seqs, self.m_, self.s_, self.n_marks_)
+        return Intervals(seqs, self.m_, self.s_, self.n_marks_, self._clock())
 
     def _loss(self, iv, theta, logits, backward=False):
         """The batch's NLL per event (time + mark) and, with ``backward``, its gradients:
@@ -208,7 +218,7 @@ class PointProcess(TaskEstimator):
         for k in range(0, len(seqs), EVAL_BATCH):
             chunk = seqs[k:k + EVAL_BATCH]
             t, b = pick(chunk)
-            theta, logits = self.net_.forward(*network_inputs(chunk, self.m_, self.s_, self.n_marks_))
+            theta, logits = self.net_.forward(*network_inputs(chunk, self.m_, self.s_, self.n_marks_, self._clock()))
             theta_rows.append(theta[t, b])
             if logits is not None:
                 z = logits[t, b].astype(np.float64)
@@ -305,13 +315,13 @@ class PointProcess(TaskEstimator):
         self._check_fitted()
         seqs, _ = as_sequences([seq], self.n_marks_, "the sequence")
         q = seqs[0]
-        log_tau, marks, lengths = network_inputs([q], self.m_, self.s_, self.n_marks_)
+        time_x, marks, lengths = network_inputs([q], self.m_, self.s_, self.n_marks_, self._clock())
         saved = {k: g.copy() for k, g in self.net_.grads.items()}
         modes = [(m, m.training) for m in self.net_.modules()]
         rnn_dropout, self.net_.rnn.dropout = self.net_.rnn.dropout, 0.0
         try:
             self.net_.train()
-            theta, _ = self.net_.forward(log_tau, marks, lengths)
+            theta, _ = self.net_.forward(time_x, marks, lengths)
             row = theta[len(q), 0][None].astype(np.float64)  # (1, P): the step after the last event
             elapsed = np.array([max(q.t_end - q.times[-1], 1e-12)])
             one = np.ones(1)
@@ -328,7 +338,7 @@ class PointProcess(TaskEstimator):
             dtheta = np.zeros(theta.shape)
             dtheta[len(q), 0] = drow[0]
             dx = self.net_.backward(dtheta)  # (T, 1, 1 + E)
-            x = self.net_.inputs(log_tau, marks)
+            x = self.net_.inputs(time_x, marks)
             return (dx * x).sum(axis=2)[:, 0].astype(np.float64)
         finally:
             self.net_.rnn.dropout = rnn_dropout
@@ -347,12 +357,12 @@ class PointProcess(TaskEstimator):
             raise ValueError("a point process reads --csv FILE (a time column, and mark for marked events), "
                              "not --text / --start / --end")
         seq = self._explained_sequence(csv)
-        log_tau, marks, lengths = network_inputs([seq], self.m_, self.s_, self.n_marks_)
+        time_x, marks, lengths = network_inputs([seq], self.m_, self.s_, self.n_marks_, self._clock())
         steps = np.arange(len(seq) + 1)
         if rows is not None:
             steps = np.resize(steps, rows)
         self.net_.eval()
-        x = self.net_.inputs(log_tau[steps], marks[steps])  # (T, 1, 1 + E)
+        x = self.net_.inputs(time_x[steps], marks[steps])  # (T, 1, F + E)
         dist, _ = self._forward([seq], lambda chunk: (np.arange(len(seq) + 1), np.zeros(len(seq) + 1, int)))
         after = dist.log_intensity(np.full(len(seq) + 1, 1e-9))[steps]
         times = np.append(0.0, seq.times)[steps]
@@ -394,7 +404,8 @@ class PointProcess(TaskEstimator):
     # -- the network and the contract -------------------------------------------------------------------
     def _build_network(self):
         return PointProcessNetwork(self.model, self.cell, self.n_marks_, self.mark_dim, self.hidden_size,
-                                   self.num_layers, self.dropout, self.n_components, seed=self.seed)
+                                   self.num_layers, self.dropout, self.n_components, 2 if self.clock else 1,
+                                   seed=self.seed)
 
     @classmethod
     def contract_example(cls):

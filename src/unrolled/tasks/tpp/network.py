@@ -2,7 +2,9 @@
 the distribution of the next inter-event time (and the next mark)::
 
     x_0 = 0                                           the window's start, before any event
-    x_j = [ (log tau_j - m) / s ,  E[k_j] ]           event j: its inter-event time, its mark's embedding
+    x_j = [ (log tau_j - m) / s , (t_j / c) , E[k_j] ]  event j: its inter-event time, (with ``clock``)
+                                                      its time since the window's start over the typical
+                                                      window length c, and its mark's embedding
     h_j = rnn(x_0 .. x_j)                             (T = N + 1, B, H)
     theta_j = time_head(h_j)                          the parameters of tau_{j+1}'s distribution
     z_j     = mark_head(h_j)                          the logits of k_{j+1}
@@ -31,7 +33,7 @@ class PointProcessNetwork(Module):
     row, at the start step and padding), lengths (B,) = N + 1."""
 
     def __init__(self, model, cell, n_marks, mark_dim, hidden_size, num_layers=1, dropout=0.0, n_components=8,
-                 *, dtype=np.float32, seed=None):
+                 time_features=1, *, dtype=np.float32, seed=None):
         super().__init__()
         if model not in MODELS:
             raise ValueError(f"model={model!r} is unknown; use one of {MODELS}")
@@ -41,7 +43,8 @@ class PointProcessNetwork(Module):
         if model == "rmtpp":
             # w: how the intensity changes since the last event; Du et al. start it small
             self._add_param("w", np.full(1, -0.1, dtype=dtype))
-        width = 1 + (mark_dim if n_marks else 0)
+        self.time_features = time_features  # 1: log tau; 2: and the clock
+        width = time_features + (mark_dim if n_marks else 0)
         # one row per mark and a last one, START, for the window's start (and padding)
         self.marks = Embedding(n_marks + 1, mark_dim, dtype=dtype, seed=rngs[0]) if n_marks else None
         self.rnn = make_layer(cell, width, hidden_size, num_layers=num_layers, dropout=dropout, dtype=dtype,
@@ -50,16 +53,19 @@ class PointProcessNetwork(Module):
         self.mark_head = Linear(hidden_size, n_marks, dtype=dtype, seed=rngs[3]) if n_marks > 1 else None
         self._x = None
 
-    def inputs(self, log_tau, marks):
-        """x (T, B, 1 + E): the standardised log inter-event time beside the mark's embedding."""
-        parts = [np.asarray(log_tau, dtype=self.dtype)[:, :, None]]
+    def inputs(self, time_x, marks):
+        """x (T, B, F + E): the time features (T, B, F) -- or the standardised log tau alone, (T, B)
+        -- beside the mark's embedding."""
+        time_x = np.asarray(time_x, dtype=self.dtype)
+        parts = [time_x[:, :, None] if time_x.ndim == 2 else time_x]
         if self.marks is not None:
             parts.append(self.marks.forward(np.asarray(marks, dtype=np.int64)))
         return np.concatenate(parts, axis=2)
 
-    def forward(self, log_tau, marks, lengths):
-        """-> theta (T, B, P) the time head's outputs and mark logits (T, B, C) or None."""
-        x = self.inputs(log_tau, marks)  # (T, B, 1 + E)
+    def forward(self, time_x, marks, lengths):
+        """time_x (T, B, F) (or (T, B) for F = 1), marks (T, B), lengths (B,) -> theta (T, B, P) the
+        time head's outputs and mark logits (T, B, C) or None."""
+        x = self.inputs(time_x, marks)  # (T, B, F + E)
         h, _ = self.rnn.forward(x, lengths=np.asarray(lengths, dtype=np.int64))  # (T, B, H)
         theta = self.time_head.forward(h)  # (T, B, P)
         logits = None if self.mark_head is None else self.mark_head.forward(h)  # (T, B, C)
@@ -67,15 +73,15 @@ class PointProcessNetwork(Module):
 
     def backward(self, dtheta, dlogits=None, dw=0.0):
         """dtheta (T, B, P), dlogits (T, B, C) or None, dw (RMTPP's w) -> parameter gradients;
-        returns dx (T, B, 1 + E), the gradient of the stack's input."""
+        returns dx (T, B, F + E), the gradient of the stack's input."""
         dh = self.time_head.backward(np.asarray(dtheta, dtype=self.dtype))
         if self.mark_head is not None and dlogits is not None:
             dh = dh + self.mark_head.backward(np.asarray(dlogits, dtype=self.dtype))
         if self.model == "rmtpp":
             self.grads["w"] += dw
-        dx, _ = self.rnn.backward(dh)  # (T, B, 1 + E)
+        dx, _ = self.rnn.backward(dh)  # (T, B, F + E)
         if self.marks is not None:
-            self.marks.backward(dx[:, :, 1:])
+            self.marks.backward(dx[:, :, self.time_features:])
         return dx
 
     @property
