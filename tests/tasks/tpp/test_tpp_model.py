@@ -165,3 +165,23 @@ def test_tpp_flags_are_checked_before_any_work(tmp_path, capsys):
     assert code == 2 and "no trained model" in err
     code, err = _cli(capsys, "tpp", "sample", "--model", tmp_path, "--n", "0")
     assert code == 2 and "--n 0 is invalid" in err
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("s_", 0.0, "s_ > 0"), ("m_", None, "finite numbers"), ("n_marks_", -1, "whole number of marks"),
+    ("mark_names_", ["a"], "one per mark"), ("t_end_", float("inf"), "positive finite time"),
+])
+def test_a_tampered_saved_model_is_refused_with_the_file_named(tmp_path, hawkes, key, value, message):
+    import json
+
+    import unrolled
+
+    train, val, _ = hawkes
+    PointProcess(**{**SMALL, "epochs": 1}).fit(train, validation=val).save(tmp_path)
+    meta_path = tmp_path / "estimator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["learned"][key] = value
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=message) as e:
+        unrolled.load(tmp_path)
+    assert "estimator.json" in str(e.value) and "train and save it again" in str(e.value)

@@ -407,6 +407,28 @@ class PointProcess(TaskEstimator):
                                    self.num_layers, self.dropout, self.n_components, 2 if self.clock else 1,
                                    seed=self.seed)
 
+    def _check_loaded(self, arrays, meta):
+        """What ``load`` set: finite standardisation (s_ > 0), a whole number of marks with as many
+        names (or none), a positive typical window, a time unit; else SavedStateError."""
+        from unrolled.tasks.base import SavedStateError
+
+        def number(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+        if not (number(self.m_) and number(self.s_) and self.s_ > 0):
+            raise SavedStateError(f"learned 'm_' {self.m_!r} and 's_' {self.s_!r} must be finite numbers, s_ > 0")
+        if not (number(self.t_end_) and self.t_end_ > 0):
+            raise SavedStateError(f"learned 't_end_' {self.t_end_!r} must be a positive finite time")
+        n = self.n_marks_
+        if not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 100_000):
+            raise SavedStateError(f"learned 'n_marks_' {n!r} must be a whole number of marks (0: unmarked)")
+        names = self.mark_names_
+        if names is not None and not (isinstance(names, list) and len(names) == n
+                                      and all(isinstance(x, str) for x in names)):
+            raise SavedStateError(f"learned 'mark_names_' {names!r} must be None or {n} names, one per mark")
+        if not isinstance(self.time_unit_, str):
+            raise SavedStateError(f"learned 'time_unit_' {self.time_unit_!r} must be a string")
+
     @classmethod
     def contract_example(cls):
         from unrolled.tasks.tpp.synthetic import simulate
