@@ -24,6 +24,7 @@ from unrolled.train.hyperparams import Hyper, flag_value, fraction, optional_fla
 from unrolled.train import index_batches
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
+from unrolled.tasks.forecast import heads
 from unrolled.tasks.forecast.frame import calendar_features, date_format_of, prepare, read_csv
 from unrolled.tasks.forecast.network import ManyToOne
 
@@ -87,8 +88,14 @@ class Forecaster(TaskEstimator):
         "dayfirst": Hyper(None, "read d/m/y dates day-first, 01/02/2010 = 1 February (None: as the data shows; "
                                 "refused when every date could be either)", optional_flag()),
         "calendar": Hyper(True, "add day-of-week and day-of-year encodings of the dates", flag_value()),
+        "range_cols": Hyper(None, "two columns, high and low (e.g. High,Low), whose log ratio each day is fed as a "
+                                  "volatility input (Parkinson's range); '' for none (None: High,Low when the data "
+                                  "has them and a distribution is predicted)", _column_names, type=_columns_list),
         "target_transform": Hyper("log_return", "what the model predicts: prices far above the training "
                                                 "range are reached by returns, not levels", choices=ft.TRANSFORMS),
+        "distribution": Hyper("point", "point (one value, squared error) or the next change's distribution: normal, "
+                                       "studentt (fat tails) or quantile (11 levels, pinball loss), for intervals",
+                              choices=heads.DISTRIBUTIONS),
         **training_hyperparams(epochs=30, batch_size=64, lr=2e-3, clip_norm=1.0, patience=5,
                                why_epochs="; early stopping usually ends sooner",
                                why_batch=": a few dozen windows steady Adam",
@@ -97,11 +104,23 @@ class Forecaster(TaskEstimator):
         "validation_fraction": Hyper(0.15, "the last share of the fitted rows held out for early stopping",
                                      fraction(0, 0.5, closed_low=False, example=0.15)),
     }
-    learned = ("features_", "covariate_log_", "x_mean_", "x_std_", "y_mean_", "y_std_", "n_features_in_",
+    learned = ("features_", "range_", "covariate_log_", "x_mean_", "x_std_", "y_mean_", "y_std_", "n_features_in_",
                "history_", "best_epoch_", "stopped_early_", "train_period_")
+
+    def _range(self, df=None) -> list[str]:
+        """The high and low columns of the range input, or [] (a fitted model: its own)."""
+        if getattr(self, "range_", None) is not None:
+            return self.range_
+        if self.range_cols is None:
+            auto = self.distribution != "point" and df is not None and self.target not in ("High", "Low")
+            return ["High", "Low"] if auto and {"High", "Low"} <= set(df.columns) else []
+        return _columns_list(self.range_cols) if isinstance(self.range_cols, str) else list(self.range_cols)
 
     def _check_together(self) -> None:
         super()._check_together()
+        if self.range_cols is not None and len(self._range()) not in (0, 2):
+            raise ValueError(f"Forecaster: range_cols={self.range_cols!r} is invalid; use two columns, the day's "
+                             "high and low, e.g. 'High,Low' (--range-cols)")
         names = _columns_list(self.features) if isinstance(self.features, str) else list(self.features or [])
         clash = [n for n in names if n in (self.target, self.date_col)]
         if clash:
@@ -128,7 +147,8 @@ class Forecaster(TaskEstimator):
                     f"covariates {self.features_}: give a CSV with those columns (rename them in the file; "
                     "--date-col, --target and --features are fixed when training)")
             date_hint = "or give --date-format / --dayfirst"
-        frame = prepare(df, self.date_col, [self.target, *self._columns(df)], date_format=self.date_format,
+        extra = [c for c in self._range(df) if c not in (self.target, *self._columns(df))]
+        frame = prepare(df, self.date_col, [self.target, *self._columns(df), *extra], date_format=self.date_format,
                         dayfirst=self.dayfirst, hint=hint, date_hint=date_hint)
         p = frame[self.target].to_numpy()
         if self.target_transform == "log_return" and np.any(p <= 0):
@@ -147,6 +167,10 @@ class Forecaster(TaskEstimator):
             cols.append(ft.covariate_rows(v, np.asarray(self.covariate_log_)))
         if self.calendar:
             cols.append(calendar_features(frame[self.date_col]))  # (N, 4)
+        if self.range_:
+            high, low = (frame[c].to_numpy() for c in self.range_)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols.append(np.log(high / low)[:, None])  # (N, 1): the day's range, a volatility reading
         return np.concatenate(cols, axis=1)
 
     def _scaled_rows(self, frame, rows=None) -> np.ndarray:
@@ -203,9 +227,9 @@ class Forecaster(TaskEstimator):
         checked first: ``TaskEstimator.check_resume``). Returns self."""
         if resume:
             self.check_resume()
-        self.features_ = None  # resolved afresh from this df
+        self.features_ = self.range_ = None  # resolved afresh from this df
         frame = self.check(df)
-        self.features_ = self._columns(frame)
+        self.features_, self.range_ = self._columns(frame), self._range(frame)
         n = len(frame)
         cut = self._require_rows(n)[0]  # rows [0, cut) train, [cut, n) validation
         p = frame[self.target].to_numpy()
@@ -229,17 +253,26 @@ class Forecaster(TaskEstimator):
         self.n_features_in_ = X.shape[1]
         self.model_ = self._build_network()
         loss_fn = MSELoss()
+        P = heads.n_params(self.distribution)
 
         def step(idx):
-            pred = self.model_.forward(ft.windows(X, train_t[idx], L))  # (B, h)
-            loss = loss_fn.forward(pred, Y_train[idx].astype(pred.dtype))
-            self.model_.backward(loss_fn.backward())
+            out = self.model_.forward(ft.windows(X, train_t[idx], L))  # (B, h * P)
+            if self.distribution == "point":
+                loss = loss_fn.forward(out, Y_train[idx].astype(out.dtype))
+                self.model_.backward(loss_fn.backward())
+                return loss
+            loss, draw = heads.loss(self.distribution, out.reshape(len(idx), h, P), Y_train[idx])
+            self.model_.backward(draw.reshape(out.shape).astype(out.dtype))
             return loss
 
         def validate():  # in chunks: memory grows with EVAL_CHUNK, not the validation rows
             total = 0.0
             for part in ft.chunks(len(val_t), EVAL_CHUNK):
-                total += float(np.sum((self.model_.forward(ft.windows(X, val_t[part], L)) - Y_val[part]) ** 2))
+                out = self.model_.forward(ft.windows(X, val_t[part], L))
+                if self.distribution == "point":
+                    total += float(np.sum((out - Y_val[part]) ** 2))
+                else:  # the mean loss of the chunk, weighted by its size
+                    total += heads.loss(self.distribution, out.reshape(len(out), h, P), Y_val[part])[0] * out.size / P
             return total / Y_val.size
 
         dates = frame[self.date_col]
@@ -249,6 +282,7 @@ class Forecaster(TaskEstimator):
         trainer = self.make_trainer(self.model_, data=data, log=log)
         self.history_ = trainer.fit(index_batches(len(train_t), self.batch_size), step, validate, resume=resume)
         if not trainer.best_loss <= DIVERGED_MSE:  # finite, but no forecast: refuse rather than report inf
+            # (for a distribution the loss is an NLL or pinball loss: the same bound, far out of reach)
             raise ValueError(f"training diverged: the best validation MSE is {trainer.best_loss:.3g} on the "
                              f"standardized target (predicting the mean scores about 1); lower the learning rate "
                              f"(lr={self.lr})")
@@ -261,12 +295,9 @@ class Forecaster(TaskEstimator):
     def _forecast(self, frame, origins) -> np.ndarray:
         """Predicted target values (B, h) from each origin row of ``frame``, ``EVAL_CHUNK`` origins
         at a time (memory grows with the chunk, not the data)."""
-        X = self._scaled_rows(frame)
-        self.model_.eval()
-        y = np.empty((len(origins), self.horizon))  # (B, h)
-        for part in ft.chunks(len(origins), EVAL_CHUNK):
-            y[part] = self.model_.forward(ft.windows(X, origins[part], self.lookback))
-        y = y * np.asarray(self.y_std_) + np.asarray(self.y_mean_)
+        if self.distribution != "point":
+            return self.price_quantiles(frame, origins, [0.5])[..., 0]  # the median
+        y = self._outputs(frame, origins)[..., 0] * np.asarray(self.y_std_) + np.asarray(self.y_mean_)  # (B, h)
         p = frame[self.target].to_numpy()
         with np.errstate(over="ignore", invalid="ignore"):
             price = ft.to_price(p[origins][:, None], y, self.target_transform)
@@ -274,6 +305,45 @@ class Forecaster(TaskEstimator):
             raise ValueError(f"the model's forecasts overflow (a predicted change of {np.nanmax(np.abs(y)):.3g}): "
                              f"it diverged in training; refit with a lower learning rate (lr={self.lr})")
         return price
+
+    def _outputs(self, frame, origins) -> np.ndarray:
+        """The network's raw outputs (B, h, P) from each origin row of ``frame`` (on the standardised
+        target), ``EVAL_CHUNK`` origins at a time."""
+        X = self._scaled_rows(frame)
+        self.model_.eval()
+        P = heads.n_params(self.distribution)
+        out = np.empty((len(origins), self.horizon, P))
+        for part in ft.chunks(len(origins), EVAL_CHUNK):
+            out[part] = self.model_.forward(ft.windows(X, origins[part], self.lookback)).reshape(-1, self.horizon, P)
+        return out
+
+    def change_distribution(self, frame, origins, step=1, raw=None):
+        """The predicted distribution of the target's change (``target_transform``: the log return
+        by default) ``step`` rows after each origin row of ``frame``: a ``Normal``, ``StudentT`` or
+        ``Quantiles`` over the origins (``unrolled.tasks.forecast.distributions``)."""
+        from unrolled.tasks.forecast import intervals
+
+        self._check_fitted()
+        if self.distribution == "point":
+            raise ValueError("this forecaster predicts one value (distribution='point'); refit with "
+                             "--distribution normal, studentt or quantile for intervals")
+        raw = (self._outputs(frame, np.asarray(origins)) if raw is None else raw)[:, step - 1]  # (B, P)
+        return intervals.change_distribution(self.distribution, raw, self.y_mean_[step - 1], self.y_std_[step - 1])
+
+    def price_quantiles(self, frame, origins, levels) -> np.ndarray:
+        """(B, h, len(levels)) prices: each level's quantile of the target ``1..h`` rows after each
+        origin, mapped from the change's distribution (the map is increasing, so quantiles map)."""
+        p = frame[self.target].to_numpy()
+        raw = self._outputs(frame, origins)  # (B, h, P), once for every step
+        out = np.empty((len(origins), self.horizon, len(levels)))
+        for k in range(self.horizon):
+            dist = self.change_distribution(frame, origins, k + 1, raw)
+            for j, u in enumerate(levels):
+                out[:, k, j] = ft.to_price(p[origins], dist.ppf(np.full(len(origins), u)), self.target_transform)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"the model's forecasts overflow: it diverged in training; refit with a lower "
+                             f"learning rate (lr={self.lr})")
+        return out
 
     def predict(self, n=None, df=None) -> pd.DataFrame:
         """The next ``n`` values (default ``horizon``) after the last row of ``df`` (default: the
@@ -286,9 +356,15 @@ class Forecaster(TaskEstimator):
         frame = self.tail_ if df is None else self.check(df)
         if len(frame) < self.lookback + 1:
             raise ValueError(f"predict needs the last {self.lookback + 1} rows (lookback + 1); got {len(frame)}")
-        pred = self._forecast(frame, np.array([len(frame) - 1]))[0, :n]  # (n,)
-        return pd.DataFrame({"step": np.arange(1, n + 1), "date": next_dates(frame[self.date_col], n),
-                             "forecast": pred})
+        origin = np.array([len(frame) - 1])
+        pred = self._forecast(frame, origin)[0, :n]  # (n,)
+        out = pd.DataFrame({"step": np.arange(1, n + 1), "date": next_dates(frame[self.date_col], n),
+                            "forecast": pred})
+        if self.distribution != "point":  # the median is the forecast; the central intervals beside it
+            from unrolled.tasks.forecast.intervals import interval_columns
+
+            out = pd.concat([out, interval_columns(self.price_quantiles, frame, origin, n)], axis=1)
+        return out
 
     def historical_forecasts(self, df, start) -> pd.DataFrame:
         """One forecast from every origin whose first target row is ``start`` or later (rows of
@@ -361,7 +437,8 @@ class Forecaster(TaskEstimator):
 
     # -- persistence (the base class saves parameters, learned state and the network) ----------
     def _build_network(self):
-        return ManyToOne(self.cell, self.n_features_in_, self.hidden_size, self.horizon, self.num_layers,
+        outputs = self.horizon * heads.n_params(self.distribution)  # P raw outputs per step
+        return ManyToOne(self.cell, self.n_features_in_, self.hidden_size, outputs, self.num_layers,
                          self.dropout, seed=self.seed)
 
     def _save_extra(self):
@@ -403,7 +480,12 @@ class Forecaster(TaskEstimator):
         if not (isinstance(logs, list) and len(logs) == len(feats) and all(isinstance(b, bool) for b in logs)):
             raise SavedStateError(f"learned 'covariate_log_' {logs!r} is not {len(feats)} true/false value(s), one "
                                   "per covariate")
-        F = 1 + len(feats) + (4 if self.calendar else 0)
+        rng = getattr(self, "range_", None)
+        if rng is None:  # saved before the range input existed
+            self.range_ = rng = []
+        if not (isinstance(rng, list) and len(rng) in (0, 2) and all(isinstance(c, str) and c for c in rng)):
+            raise SavedStateError(f"learned 'range_' {rng!r} is not [] or two column names (high, low)")
+        F = 1 + len(feats) + (4 if self.calendar else 0) + (1 if rng else 0)
         if not (isinstance(self.n_features_in_, int) and not isinstance(self.n_features_in_, bool)
                 and self.n_features_in_ == F):
             raise SavedStateError(f"learned 'n_features_in_' is {self.n_features_in_!r}; the target, {len(feats)} "

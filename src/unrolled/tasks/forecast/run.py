@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from unrolled import data
-from unrolled.tasks.forecast import metrics
+from unrolled.tasks.forecast import metrics, probabilistic
 from unrolled.tasks.forecast.forecaster import Forecaster
 from unrolled.tasks.forecast.frame import date_format_of, read_csv
 from unrolled.tasks.rundir import RunDir, model_dir, open_run, plot_history
@@ -49,6 +49,7 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
         if resume and (out is None or folds != 1):
             raise ValueError("resume needs --out (the directory of the interrupted run) and folds=1")
         f = Forecaster(**params, checkpoint_dir=None if run is None else run.checkpoints)
+        probabilistic.check_supported(f, folds)
         if resume:
             adopted = f.check_resume()  # before reading the data: the saved run's parameters against these
             if adopted:
@@ -70,7 +71,8 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
         fmt = date_format_of(frame[date])  # with the time of day when the data has one
         dates = frame[date].dt.strftime(fmt).to_numpy()
         echo(f"data: {name}, {n} rows, {dates[0]} to {dates[-1]}; target {f.target!r}, covariates "
-             f"{f._columns(frame)}{' + calendar' if f.calendar else ''}")
+             f"{f._columns(frame)}{' + calendar' if f.calendar else ''}"
+             + (f" + the daily range log({'/'.join(f._range(frame))})" if f._range(frame) else ""))
         echo(f"test period: {dates[cut]} to {dates[-1]} ({n - cut} rows, {folds} fold(s)); model: "
              f"{f.cell} {f.num_layers}x{f.hidden_size}, lookback {f.lookback}, horizon {f.horizon}, "
              f"predicting {f.target_transform}")
@@ -112,20 +114,42 @@ def run_forecast(csv=None, *, out=None, test_fraction=0.15, ma_window=5, folds=1
         echo(f"(moving_average: mean of the last {ma_window} values; direction: share of forecasts whose sign "
              f"of change matches; the actual moved up {up:.1%} of the time)")
         echo(metrics.verdict(table, tests))
+        dist = None
+        if f.distribution != "point":
+            from unrolled.tasks.forecast import scoring
+
+            dist = probabilistic.evaluate(f, frame, cut)
+            echo("")
+            echo(f"the next day's log return, one step ahead on the {len(dist['y'])} test days: the model "
+                 f"({f.distribution}) and the baselines fitted on the rows before {dates[cut]}")
+            echo(scoring.format_table(dist["table"]))
+            for baseline, why in dist["left_out"].items():
+                echo(f"  {baseline} left out: {why}")
+            echo(probabilistic.verdict(dist["table"]))
         if run is not None:
             periods = {"source": name, "rows": n, "fit": [dates[0], dates[cut - 1]], "test": [dates[cut], dates[-1]],
                        "folds": folds}
-            _write_outputs(run, f, fc, {**table, "diebold_mariano": tests}, periods, fmt)
-            echo(f"wrote {run.path}/: metrics.json, forecast.csv, forecast.png, loss.png, model/, checkpoints/")
+            extra = {} if dist is None else {"distribution": dist["table"], "distribution_left_out": dist["left_out"]}
+            _write_outputs(run, f, fc, {**table, "diebold_mariano": tests, **extra}, periods, fmt)
+            written = "metrics.json, forecast.csv, forecast.png, loss.png"
+            if dist is not None:
+                fan, pit = probabilistic.figures(f, frame, dist)
+                run.write_figure("fan.png", fan)
+                run.write_figure("pit.png", pit)
+                written += ", fan.png, pit.png"
+            echo(f"wrote {run.path}/: {written}, model/, checkpoints/")
         echo(f"done in {seconds:.0f} s")
-        return {"metrics": table, "tests": tests, "forecasts": fc, "forecaster": f, "seconds": seconds}
+        return {"metrics": table, "tests": tests, "forecasts": fc, "forecaster": f, "seconds": seconds,
+                "distribution": None if dist is None else dist["table"]}
 
 
 def _write_outputs(run: RunDir, f: Forecaster, fc: pd.DataFrame, table: dict, periods: dict, fmt: str) -> None:
     run.write_metrics(table, f, periods)
     run.write_csv("forecast.csv", fc.drop(columns="origin_row"), index=False, date_format=fmt)
     run.write_figure("forecast.png", plot_forecast(fc, f.target))
-    run.write_figure("loss.png", plot_history(f.history_, f.best_epoch_, ylabel="MSE (standardized target)"))
+    ylabel = "MSE (standardized target)" if f.distribution == "point" else (
+        "pinball loss" if f.distribution == "quantile" else "NLL (standardized target)")
+    run.write_figure("loss.png", plot_history(f.history_, f.best_epoch_, ylabel=ylabel))
     try:
         f.save(run.model)
     except OSError as e:
