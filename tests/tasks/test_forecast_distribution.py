@@ -107,3 +107,16 @@ def test_verdict_reads_the_goals():
     bad = {**good, "coverage_90": 0.95, "kupiec99_p": 0.01, "crps": 1.2}
     line = verdict({"model": bad, "garch11_t": {**good, "crps": 1.1}})
     assert "outside" in line and "Kupiec at 99%" in line and "ABOVE GARCH(1,1)-t in CRPS" in line
+
+
+def test_a_longer_horizon_gives_one_distribution_per_step():
+    df = ohlc()
+    f = Forecaster(distribution="normal", horizon=3, **TINY, seed=2).fit(df)
+    out = f.predict()
+    assert len(out) == 3 and (out["lower_95"] < out["lower_50"]).all() and (out["upper_50"] < out["upper_95"]).all()
+    steps = [f.change_distribution(df, np.array([150]), k) for k in (1, 2, 3)]
+    sigmas = [float(d.sigma[0]) for d in steps]
+    assert len(set(sigmas)) == 3  # each step its own scale, from its own outputs
+    q = f.price_quantiles(df, np.array([150]), [0.5])[0, :, 0]
+    last = df["Close"].iloc[150]
+    np.testing.assert_allclose(q, [last * np.exp(d.median()[0]) for d in steps], rtol=1e-12)
