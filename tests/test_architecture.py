@@ -25,8 +25,8 @@ ALLOWED = {
     "tasks": ("tasks", "train", "nn", "files", "data"),
     "inside": ("inside", "tasks", "train", "nn", "files", "data"),
     "demo": ("demo", "nn", "train"),
-    "cli": ("cli", "demo", "tasks", "inside"),
-    "__init__": ("nn", "train", "tasks"),
+    "cli": ("cli", "demo", "tasks", "inside", "train.world", "set_num_threads"),  # the world: one console, threads
+    "__init__": ("nn", "train", "tasks", "fast.threads"),  # unrolled.set_num_threads
 }
 
 

@@ -24,6 +24,7 @@ from unrolled.nn.losses import CrossEntropyLoss, MSELoss
 from unrolled.nn.module import Module
 from unrolled.nn.recurrent import GRU, LSTM, RNN, Recurrent
 from unrolled.train.gradcheck import gradcheck
+from unrolled.fast.threads import set_threads as set_num_threads
 
 __version__ = "0.1.0"
 

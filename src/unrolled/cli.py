@@ -39,6 +39,9 @@ import errno
 import os
 import sys
 
+from unrolled import set_num_threads
+from unrolled.train.world import current as current_world
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
@@ -77,6 +80,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = None
     try:
+        _processes()
         parser = build_parser()
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
@@ -103,8 +107,41 @@ def main(argv=None) -> int:
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    world = current_world()
+    if world.size > 1:  # one process's error ends every process now, not at their next collective
+        message = f"process {world.rank} of {world.size}: {message}"
     print(f"unrolled: error: {message}" if code != EXIT_INTERRUPTED else f"unrolled: {message}", file=sys.stderr)
+    if world.size > 1:
+        sys.stderr.flush()
+        world.comm.Abort(code)
     return code
+
+
+def _processes() -> None:
+    """Under ``mpiexec -n K``: the main process says so; the others print nothing to stdout (one
+    console, one progress bar); each holds its compute threads to its share of the cores
+    (``UNROLLED_NUM_THREADS``, default cores / processes on this host)."""
+    world = current_world()
+    if world.size == 1:
+        if os.environ.get("UNROLLED_NUM_THREADS"):
+            set_num_threads(_threads_from_environment())
+        return
+    local = int(os.environ.get("MPI_LOCALNRANKS", world.size))  # processes on this host (Hydra sets it)
+    threads = _threads_from_environment() or max(1, (os.cpu_count() or 1) // local)
+    set_num_threads(threads)
+    if world.is_main:
+        print(f"unrolled: {world.size} processes (MPI), {threads} compute thread(s) each", flush=True)
+    else:
+        _stdout_to_devnull()
+
+
+def _threads_from_environment() -> int | None:
+    value = os.environ.get("UNROLLED_NUM_THREADS", "")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"UNROLLED_NUM_THREADS={value!r} is invalid; set a whole number of threads >= 1")
+    return int(value)
 
 
 def _stdout_to_devnull() -> None:

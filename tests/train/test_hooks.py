@@ -142,7 +142,7 @@ def test_gradients_are_averaged_before_any_other_hook():
     world = FakeWorld(mean_factor=2.0)
     synced, synced_norms = run(0.05, world)
     assert isinstance(synced.hooks[0], AverageGradients)
-    assert world.calls["allreduce_mean"] == 2 * N_SEG * len(synced.model.grads)
+    assert world.calls["allreduce_mean"] == 2 * N_SEG  # one flat buffer per step, every gradient in it
     alone, norms = run(0.1, SingleProcess())
     assert same_params(synced.model, alone.model.state_dict())
     assert synced_norms[0] == pytest.approx(2 * norms[0], rel=1e-6)  # the probe saw the averaged gradients
@@ -157,8 +157,8 @@ def test_only_the_main_process_writes_checkpoints_and_logs(tmp_path):
     trainer.fit(in_order, step, validate)
     assert not (tmp_path / "ck").exists() and rows == [] and len(trainer.history) == 2
     assert trainer.world.calls["gather"] == 2  # yet it hands its random state to the main process
-    assert np.random.default_rng(4 + 1).bit_generator.state == Trainer(model, TrainConfig(seed=4), world=FakeWorld(
-        rank=1)).rng.bit_generator.state  # each process shuffles with seed + rank
+    assert np.random.default_rng(4).bit_generator.state == Trainer(model, TrainConfig(seed=4), world=FakeWorld(
+        rank=1)).rng.bit_generator.state  # every process shuffles alike: the global batches do not depend on K
 
 
 def test_every_process_stops_when_any_runs_out_of_time():

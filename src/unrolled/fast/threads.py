@@ -38,6 +38,18 @@ PAIR = True  # the two directions of a layer, one on each thread, where their wo
 _pool: ThreadPoolExecutor | None = None
 
 
+def set_threads(n: int) -> None:
+    """Use ``n`` compute threads: 1 runs every loop and product on one core, with NumPy's BLAS
+    held to one thread for good (K processes on one host: each its share of the cores); 2 (at
+    most, the most this module uses) splits wide batches and pairs directions as above."""
+    global THREADS
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads={n!r} is invalid; use a whole number >= 1")
+    THREADS = min(2, n)
+    if THREADS == 1 and _blas.CAN_HOLD:
+        _blas.set_threads(1)
+
+
 def wide(rows: int, work: float) -> bool:
     """Does a job of ``rows`` independent rows and ``work`` multiply-adds in all run on our two
     threads (``over_rows``)?"""

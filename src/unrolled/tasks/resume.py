@@ -16,6 +16,7 @@ import pathlib
 
 from unrolled.files import jsonable, read_json
 from unrolled.tasks.flags import flag_words
+from unrolled.train.world import current as current_world
 from unrolled.train.trainer import Trainer
 
 RUN_ONLY = ("checkpoint_dir", "progress")  # how one run goes, not what the model is: never saved
@@ -48,6 +49,7 @@ def trainer_for(est, net, config=None, *, data=None, extra_state=None, load_extr
         if load_extra_state is not None:
             load_extra_state(state)
 
+    kw.setdefault("world", current_world())  # under mpiexec -n K: data parallel over the K processes
     return Trainer(net, config or est.train_config(), checkpoint_dir=est.checkpoint_dir, extra_state=save,
                    load_extra_state=load, **kw)
 

@@ -43,6 +43,7 @@ import weakref
 from unrolled.files import TEMP, arrays_pattern, atomic_write, jsonable, read_json, remove_orphans
 from unrolled.tasks.base import ESTIMATOR_FILE
 from unrolled.tasks.resume import saved_params
+from unrolled.train.world import current as current_world
 
 try:
     import fcntl
@@ -68,6 +69,12 @@ class RunDir:
     def __init__(self, out, *, training=False, resume=False, overwrite=False, lock=True):
         self.path = pathlib.Path(out)
         self.training, self._written = training, set()
+        # Under mpiexec -n K only the main process makes, locks, cleans and writes the directory;
+        # the others know its path (a resumed run's checkpoints are read by every process).
+        self.follower = not current_world().is_main
+        if self.follower:
+            self._release = None
+            return
         if resume and overwrite:
             raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
         if self.path.exists() and not self.path.is_dir():
@@ -119,6 +126,8 @@ class RunDir:
         """The new run begins (its checks passed; training is next): with ``overwrite``, the earlier
         run's files go now, so that a run refused by its own checks leaves the earlier one whole.
         Also called by the first ``write``."""
+        if self.follower:
+            return
         if getattr(self, "_earlier", False):
             try:
                 self._remove_earlier_run()
@@ -168,9 +177,11 @@ class RunDir:
 
     def write(self, name: str, write) -> pathlib.Path:
         """``write(binary file)`` to ``out/name``, whole or not at all (``unrolled.files.atomic_write``);
-        OSError -> ValueError naming --out."""
+        OSError -> ValueError naming --out. Another process than the main one writes nothing."""
         self.start()
         target = self.path / name
+        if self.follower:
+            return target
         try:
             atomic_write(target, write)
             if self.training and name != OUTPUTS:  # listed, so that --overwrite can remove exactly these
@@ -180,6 +191,15 @@ class RunDir:
         except OSError as e:
             raise ValueError(f"cannot write {target} ({e}); choose another --out") from None
         return target
+
+    def save_model(self, estimator) -> pathlib.Path:
+        """``estimator.save(out/model)`` from the main process (the others write nothing)."""
+        if self.follower:
+            return self.model
+        try:
+            return estimator.save(self.model)
+        except OSError as e:
+            raise ValueError(f"cannot write the model to {self.model} ({e}); choose another --out") from None
 
     def write_text(self, name: str, text: str) -> pathlib.Path:
         return self.write(name, lambda f: f.write(text.encode()))

@@ -79,6 +79,8 @@ def random_state(trainer) -> dict:
         "model_rngs": [g.bit_generator.state for g in module_generators(trainer.model)],
         "hooks": [_state_of(h) for h in trainer.hooks],
         "world": _state_of(trainer.world),
+        # with K processes, a task's own state may differ too (the language model's streams)
+        "extra": trainer.extra_state() if trainer.world.size > 1 and trainer.extra_state is not None else None,
     }
 
 
@@ -91,6 +93,8 @@ def _load_random_state(trainer, state: dict) -> None:
                          f"{len(gens)}; resume with the model the checkpoint was written from")
     for g, s in zip(gens, state["model_rngs"]):
         g.bit_generator.state = s
+    if state.get("extra") is not None and trainer.load_extra_state is not None:
+        trainer.load_extra_state(state["extra"])  # this process's own (after the main one's checks)
     hooks = state.get("hooks") or [None] * len(trainer.hooks)
     if len(hooks) != len(trainer.hooks):
         raise ValueError(f"checkpoint has the state of {len(hooks)} hooks, this trainer {len(trainer.hooks)}; "

@@ -142,7 +142,9 @@ class Trainer:
         self.hooks = [check_hook(h) for h in hooks]
         if self.world.size > 1:  # data parallelism's one gradient sync, before any other hook sees them
             self.hooks.insert(0, AverageGradients())
-        self.rng = np.random.default_rng(c.seed + self.world.rank)  # each process shuffles its own way
+        # the same seed on every process: the global batches, and their order, do not depend on K
+        self.rng = np.random.default_rng(c.seed)
+        self.share = 1.0                     # K n_r / N of the step under way (AverageGradients)
         self.stream = BatchStream(self.rng, c.shuffle)  # where in the passes over the batches we are
         self.checkpoint_dir = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
         self.extra_state, self.load_extra_state = extra_state, load_extra_state
@@ -234,10 +236,14 @@ class Trainer:
         c = self.config
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the checks below say it
             self.model.zero_grad()
-            self.loss = loss = float(step(batch))
-            if not math.isfinite(loss):
+            part = self._shard(batch)
+            self.loss = float(step(part)) if part is not None else 0.0  # an empty shard adds nothing
+            if self.world.size == 1 and not math.isfinite(self.loss):
+                raise self._diverged(f"the training loss became {self.loss}", self.steps + 1)
+            self._call("after_backward")  # with K processes, AverageGradients first: the batch's loss
+            loss = self.loss
+            if not math.isfinite(loss):  # the same number on every process: all stop together
                 raise self._diverged(f"the training loss became {loss}", self.steps + 1)
-            self._call("after_backward")
             if c.clip_value is not None:
                 optim.clip_grad_value_(self.model, c.clip_value)
             if c.clip_norm is not None:
@@ -251,6 +257,19 @@ class Trainer:
         self.steps += 1
         self._call("after_step")
         return loss
+
+    def _shard(self, batch):
+        """This process's part of a global batch: with K processes, a 1-D array of example indices
+        is cut into K near-equal consecutive shards (``np.array_split``) and ``share`` = K n_r / N
+        weighs this one's gradient; anything else (the language model's segment number) goes
+        whole to ``step``, which splits its own streams. None: an empty shard."""
+        self.share = 1.0
+        K = self.world.size
+        if K == 1 or not (isinstance(batch, np.ndarray) and batch.ndim == 1 and batch.dtype.kind in "iu"):
+            return batch
+        part = np.array_split(batch, K)[self.world.rank]
+        self.share = K * len(part) / len(batch)
+        return part if len(part) else None
 
     def _train_epoch(self, batches, step) -> float:
         """Steps until the epoch's end (continuing a mid-epoch checkpoint's); the mean training loss."""

@@ -10,12 +10,23 @@ A world is any object with::
 
 and, if it owns a Generator, ``state_dict()`` / ``load_state_dict(state)`` (JSON) so that
 checkpoints carry it. ``SingleProcess`` is the default; an MPI world implements the same seven
-names over a communicator. With ``size > 1`` the ``Trainer`` puts ``AverageGradients`` first
-among its hooks (the one point where gradients are synchronised), writes checkpoints and log rows
-from the main process only, and seeds its shuffle Generator with ``seed + rank``.
+names over a communicator (``unrolled.train.mpi.MPIWorld``). With ``size > 1`` the ``Trainer``
+puts ``AverageGradients`` first among its hooks (the one point where gradients are synchronised),
+writes checkpoints and log rows from the main process only, and shuffles with the same seed on
+every process: the global batches and their order do not depend on how many processes run. Each
+process takes its shard of a global batch of example indices (``np.array_split``, the
+``Trainer`` does it), so the K shards together are the one-process batch.
+
+``current()`` is the world of this program: an ``MPIWorld`` when it was started by ``mpiexec``
+with more than one process (the environment says so, ``PMI_SIZE`` / ``OMPI_COMM_WORLD_SIZE``;
+mpi4py is imported only then), else ``SingleProcess``.
 """
 
 from __future__ import annotations
+
+import os
+
+import numpy as np
 
 NAMES = ("rank", "size", "is_main", "allreduce_mean", "agree_any", "broadcast", "gather")
 
@@ -50,9 +61,57 @@ def check_world(world):
 
 
 class AverageGradients:
-    """The ``after_backward`` hook of data parallelism: each gradient becomes its mean over the
-    processes, in place (the optimizer holds references to these arrays)."""
+    """The ``after_backward`` hook of data parallelism: the gradient of the global batch on every
+    process, from one ``allreduce_mean`` of one flat buffer (every gradient, then the loss).
+
+    A process's gradient and loss are means over its shard of ``n_r`` of the batch's ``N``
+    examples, so the batch's are ``sum_r (n_r / N) g_r``: each process scales its part by
+    ``share = K n_r / N`` (``Trainer.share``; 1 for equal shards) before the mean over the K
+    processes. The gradients are written back in place (the optimizer holds these arrays), and
+    ``trainer.loss`` becomes the batch's loss, the same number everywhere (a NaN anywhere is a NaN
+    everywhere: every process stops together)."""
 
     def after_backward(self, trainer) -> None:
-        for g in trainer.model.grads.values():
-            g[...] = trainer.world.allreduce_mean(g)
+        grads = list(trainer.model.grads.values())
+        dtype = np.result_type(*grads) if grads else np.float64
+        buffer = np.empty(sum(g.size for g in grads) + 1, dtype=np.float64 if dtype == np.float64 else dtype)
+        at = 0
+        for g in grads:
+            buffer[at:at + g.size] = g.ravel()
+            at += g.size
+        buffer[-1] = trainer.loss
+        share = getattr(trainer, "share", 1.0)
+        if share != 1.0:
+            buffer *= share
+        buffer = trainer.world.allreduce_mean(buffer)
+        at = 0
+        for g in grads:
+            g[...] = buffer[at:at + g.size].reshape(g.shape)
+            at += g.size
+        trainer.loss = float(buffer[-1])
+
+
+_CURRENT = None
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def launched_size() -> int:
+    """How many processes the launcher started (1 under a plain ``python``)."""
+    for name in SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def current():
+    """This program's world (module docstring), made once."""
+    global _CURRENT
+    if _CURRENT is None:
+        if launched_size() > 1:
+            from unrolled.train.mpi import MPIWorld
+
+            _CURRENT = MPIWorld()
+        else:
+            _CURRENT = SingleProcess()
+    return _CURRENT

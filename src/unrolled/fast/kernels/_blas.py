@@ -57,3 +57,9 @@ def one_thread():
         yield
     finally:
         _set_threads(n)
+
+
+def set_threads(n: int) -> None:
+    """Set NumPy's BLAS thread count for good (not only inside a block, as ``one_thread``)."""
+    if _set_threads is not None:
+        _set_threads(int(n))

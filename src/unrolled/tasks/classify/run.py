@@ -199,7 +199,7 @@ def run_classify(csv=None, *, data="movie-reviews", text_col="text", label_col="
             echo(f"  {name}: {why}")
         echo(f"best epoch {est.best_epoch_}, trained in {seconds:.0f} s")
         if run is not None:
-            est.save(run.model)
+            run.save_model(est)
             run.write_metrics(metrics, est, {"source": source, "texts": len(frame), "target": target,
                                              "split_seed": split_seed, **{k: len(v) for k, v in parts.items()}})
             predictions = test.assign(predicted=pred)

@@ -150,10 +150,7 @@ def _write_outputs(run: RunDir, f: Forecaster, fc: pd.DataFrame, table: dict, pe
     ylabel = "MSE (standardized target)" if f.distribution == "point" else (
         "pinball loss" if f.distribution == "quantile" else "NLL (standardized target)")
     run.write_figure("loss.png", plot_history(f.history_, f.best_epoch_, ylabel=ylabel))
-    try:
-        f.save(run.model)
-    except OSError as e:
-        raise ValueError(f"cannot write the model to {run.model} ({e}); choose another --out") from None
+    run.save_model(f)
 
 
 def plot_forecast(fc: pd.DataFrame, target: str):

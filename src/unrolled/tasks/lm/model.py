@@ -17,6 +17,7 @@ import numpy as np
 
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
+from unrolled.train.world import current as current_world
 from unrolled.train.hyperparams import Hyper, whole
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.tasks.lm import sampling
@@ -141,8 +142,18 @@ class LanguageModel(TaskEstimator):
         carried = {"state": None}  # the final hidden state of the last segment trained on
         timing = {"validate": 0.0, "tokens": 0}
 
+        world = current_world()
+        if world.size > self.batch_size:
+            raise ValueError(f"{world.size} processes share batch_size={self.batch_size} streams: give every "
+                             f"process one at least (batch_size >= {world.size}) or run fewer processes")
+        # with K processes each takes its slice of the B streams and carries its own state
+        streams = np.array_split(np.arange(self.batch_size), world.size)[world.rank]
+
         def step(k):
             x, y = segs[k]
+            if world.size > 1:
+                x, y = x[:, streams], y[:, streams]
+                trainer.share = world.size * len(streams) / self.batch_size  # AverageGradients weighs by it
             if k == 0:
                 carried["state"] = None  # the streams start afresh: zero state
             logits, state = self.net_.forward(x, carried["state"])  # (T, B, V)

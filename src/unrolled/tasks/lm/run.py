@@ -75,7 +75,7 @@ def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order=
             echo(f"Kneser-Ney {order}-gram, same split and vocabulary: test perplexity {row['test']['perplexity']:.3f}, "
                  f"{unit} {row['test']['bits_per_char']:.4f}")
         if run is not None:
-            lm.save(run.model)
+            run.save_model(lm)
             run.write_metrics(metrics, lm, {"source": corpus.source, "characters": {
                 "train": len(corpus.train), "validation": len(corpus.validation), "test": len(corpus.test)}})
             baseline = None

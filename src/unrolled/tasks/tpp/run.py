@@ -138,7 +138,7 @@ def run_tpp(data="commits", csv=None, *, time_col="time", seq_col=None, mark_col
         if run is not None:
             from unrolled.tasks.tpp import figures
 
-            est.save(run.model)
+            run.save_model(est)
             run.write_metrics(metrics, est, {"source": source, "sequences": len(events.sequences),
                                              "events": events.n_events, "split_seed": split_seed,
                                              **{k: len(v.sequences) for k, v in parts.items()}})

@@ -1,0 +1,46 @@
+"""The world of ``mpiexec -n K unrolled ...``: the seven names of ``unrolled.train.world`` over
+MPI's ``COMM_WORLD`` (mpi4py, the extra ``unrolled[mpi]``; ``pip install mpi4py mpich`` brings
+``mpiexec`` and the library). Imported only when the launcher started more than one process.
+
+``allreduce_mean`` is one ``Allreduce`` (sum, in place) of a contiguous buffer divided by K: the
+engine hands it one flat buffer per step (``AverageGradients``), never one message per
+parameter. The decisions are collectives too: ``agree_any`` a logical or, ``broadcast`` from
+the main process (rank 0), ``gather`` to it.
+
+If one process dies, MPI's launcher ends the others (MPICH's Hydra: "BAD TERMINATION ... KILLED
+BY SIGNAL"), so none waits forever in a collective.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class MPIWorld:
+    """Process ``rank`` of ``size`` on ``comm`` (default ``MPI.COMM_WORLD``); rank 0 is the main one."""
+
+    def __init__(self, comm=None):
+        try:
+            from mpi4py import MPI
+        except ImportError:
+            raise ValueError('this program was started by mpiexec with several processes, but mpi4py is not '
+                             'installed: pip install "unrolled[mpi]"') from None
+        self._MPI = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.is_main = self.rank == 0
+
+    def allreduce_mean(self, array):
+        buffer = np.ascontiguousarray(array).copy()
+        self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+        buffer /= self.size
+        return buffer
+
+    def agree_any(self, flag) -> bool:
+        return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
+
+    def broadcast(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+    def gather(self, obj) -> list:
+        return self.comm.gather(obj, root=0)
