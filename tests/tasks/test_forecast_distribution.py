@@ -120,3 +120,12 @@ def test_a_longer_horizon_gives_one_distribution_per_step():
     q = f.price_quantiles(df, np.array([150]), [0.5])[0, :, 0]
     last = df["Close"].iloc[150]
     np.testing.assert_allclose(q, [last * np.exp(d.median()[0]) for d in steps], rtol=1e-12)
+
+
+@pytest.mark.parametrize("low, message", [(0.0, "0 < Low <= High"), (1e9, "0 < Low <= High")])
+def test_a_bad_range_row_is_named_before_training(low, message):
+    df = ohlc()
+    df.loc[40, "Low"] = low  # zero, or above the day's high
+    with pytest.raises(ValueError, match=message) as e:
+        Forecaster(distribution="normal", **TINY).fit(df)
+    assert "data row 41" in str(e.value) and "--range-cols" in str(e.value)

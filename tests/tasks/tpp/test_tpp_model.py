@@ -168,7 +168,7 @@ def test_tpp_flags_are_checked_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("s_", 0.0, "s_ > 0"), ("m_", None, "finite numbers"), ("n_marks_", -1, "whole number of marks"),
+    ("s_", 0.0, "0 < s_ < 100"), ("m_", None, "finite numbers"), ("m_", 1e300, "m_. < 100"), ("n_marks_", -1, "whole number of marks"),
     ("mark_names_", ["a"], "one per mark"), ("t_end_", float("inf"), "positive finite time"),
 ])
 def test_a_tampered_saved_model_is_refused_with_the_file_named(tmp_path, hawkes, key, value, message):
@@ -185,3 +185,29 @@ def test_a_tampered_saved_model_is_refused_with_the_file_named(tmp_path, hawkes,
     with pytest.raises(ValueError, match=message) as e:
         unrolled.load(tmp_path)
     assert "estimator.json" in str(e.value) and "train and save it again" in str(e.value)
+
+
+def test_sampling_steps_the_state_and_says_when_it_stops_early(hawkes):
+    train, val, _ = hawkes
+    pp = PointProcess(**SMALL).fit(train, validation=val)
+    seq = pp.sample(None, 1e9, seed=0, max_events=50)
+    assert len(seq) == 50 and pp.truncated_
+    assert not pp.sample(None, 5.0, seed=0).times.size > 200 and not pp.truncated_
+
+
+def test_times_out_of_floating_point_range_are_refused_before_training(tmp_path, capsys):
+    path = tmp_path / "huge.csv"
+    path.write_text("time\n0\n1e300\n3e300\n")
+    code, err = _cli(capsys, "tpp", "train", "--csv", path, "--out", tmp_path / "run")
+    assert code == 2 and "give the times in another unit" in err and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_semicolon_csv_reads_and_a_forgotten_seq_col_is_suggested(tmp_path):
+    from unrolled.tasks.tpp.data import read_event_csv
+
+    path = tmp_path / "semi.csv"
+    path.write_text("seq;time\na;0\na;1.5\na;2\nb;0\nb;1\n")
+    d = read_event_csv(path, "time", "seq")
+    assert [list(q.times) for q in d.sequences] == [[1.5, 2.0], [1.0]]
+    with pytest.raises(ValueError, match="pass --seq-col seq"):
+        read_event_csv(path, "time")

@@ -143,13 +143,24 @@ class Forecaster(TaskEstimator):
         df = read_csv(df)
         hint = date_hint = None
         if getattr(self, "features_", None) is not None:  # a fitted model: its own columns, not flags
+            ranged = f" (and the daily range of {' / '.join(self.range_)})" if getattr(self, "range_", None) else ""
             hint = (f"this model was trained on the date column {self.date_col!r}, target {self.target!r} and "
-                    f"covariates {self.features_}: give a CSV with those columns (rename them in the file; "
+                    f"covariates {self.features_}{ranged}: give a CSV with those columns (rename them in the file; "
                     "--date-col, --target and --features are fixed when training)")
             date_hint = "or give --date-format / --dayfirst"
         extra = [c for c in self._range(df) if c not in (self.target, *self._columns(df))]
         frame = prepare(df, self.date_col, [self.target, *self._columns(df), *extra], date_format=self.date_format,
                         dayfirst=self.dayfirst, hint=hint, date_hint=date_hint)
+        rng_cols = self._range(df)
+        if rng_cols:
+            high, low = (frame[c].to_numpy() for c in rng_cols)
+            bad = np.flatnonzero((low <= 0) | (high < low))
+            if bad.size:
+                row = int(bad[0])
+                raise ValueError(f"the range input log({rng_cols[0]}/{rng_cols[1]}) needs 0 < {rng_cols[1]} <= "
+                                 f"{rng_cols[0]}; data row {row + 1} has {rng_cols[0]} {high[row]} and {rng_cols[1]} "
+                                 f"{low[row]} ({bad.size} such row(s)): fix them, swap --range-cols if the columns "
+                                 "are the other way round, or pass --range-cols '' for no range input")
         p = frame[self.target].to_numpy()
         if self.target_transform == "log_return" and np.any(p <= 0):
             row = int(np.argmax(p <= 0))
@@ -483,7 +494,8 @@ class Forecaster(TaskEstimator):
         rng = getattr(self, "range_", None)
         if rng is None:  # saved before the range input existed
             self.range_ = rng = []
-        if not (isinstance(rng, list) and len(rng) in (0, 2) and all(isinstance(c, str) and c for c in rng)):
+        if not (isinstance(rng, list) and len(rng) in (0, 2) and all(isinstance(c, str) and c for c in rng)
+                and len(set(rng)) == len(rng)):
             raise SavedStateError(f"learned 'range_' {rng!r} is not [] or two column names (high, low)")
         F = 1 + len(feats) + (4 if self.calendar else 0) + (1 if rng else 0)
         if not (isinstance(self.n_features_in_, int) and not isinstance(self.n_features_in_, bool)

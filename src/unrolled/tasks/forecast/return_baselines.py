@@ -136,12 +136,13 @@ def empirical(returns, start: int, window: int = EMPIRICAL_WINDOW):
 def baselines(returns, start: int):
     """({name: distribution over days start .. N-1}, {name: why it was left out})."""
     out, left_out = {}, {}
-    try:
-        out["garch11_t"] = garch_t(returns, start)[0]
-    except ValueError as e:
-        if "arch package" not in str(e):
-            raise
-        left_out["garch11_t"] = f"the arch package is not installed; {ARCH_FIX}"
-    out[f"rolling_normal_{ROLLING_WINDOW}"] = rolling_normal(returns, start)
-    out["empirical"] = empirical(returns, start)
+    fits = {"garch11_t": lambda: garch_t(returns, start)[0],
+            f"rolling_normal_{ROLLING_WINDOW}": lambda: rolling_normal(returns, start),
+            "empirical": lambda: empirical(returns, start)}
+    for name, fit in fits.items():
+        try:
+            out[name] = fit()
+        except ValueError as e:  # too few returns before the test period, or no arch: say so, go on
+            left_out[name] = (f"the arch package is not installed; {ARCH_FIX}" if "arch package" in str(e)
+                              else f"{e}".split(":")[0].split(";")[0] + f" (the test period starts after {start} returns)")
     return out, left_out

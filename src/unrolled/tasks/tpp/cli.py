@@ -7,12 +7,16 @@ from __future__ import annotations
 from unrolled.tasks.rundir import add_run_flags
 from unrolled.tasks.tpp.model import PointProcess
 from unrolled.tasks.tpp.run import DATA_CHOICES
+from unrolled.tasks.tpp.synthetic import PROCESSES as SYNTHETIC
 
 
 def _train(args) -> int:
     from unrolled.tasks.tpp.run import run_tpp
 
     params = PointProcess.params_from_args(args)  # each checked, naming its flag
+    if args.sequences is not None and (args.csv is not None or args.data not in SYNTHETIC):
+        raise ValueError("--sequences sets how many windows a synthetic --data simulates; leave it out with "
+                         f"--csv or --data {args.data if args.csv is None else '...'}")
     if args.sequences is not None and not 3 <= args.sequences <= 100_000:
         raise ValueError(f"--sequences {args.sequences} is invalid; give a number of windows from 3 to 100000")
     run_tpp(args.data, args.csv, time_col=args.time_col, seq_col=args.seq_col, mark_col=args.mark_col,

@@ -194,9 +194,12 @@ def read_event_csv(path, time_col: str, seq_col: str | None = None,
     groups = _read_groups(frame, path, seq_col)
 
     sequences, n_ties = [], 0
+    id_like = [c for c in frame.columns if str(c).lower() in ("seq", "sequence", "seq_id", "sequence_id", "id", "series")]
     for seq_id, rows in groups:
-        where = "the sequence" if seq_col is None else f"sequence {seq_id!r}"
-        _check_order(values[rows], rows, frame[time_col], path, where)
+        where = "the sequence" if seq_col is None else f"sequence {str(seq_id)!r}"
+        _check_order(values[rows], rows, frame[time_col], path, where,
+                     hint=f" (or, if column {id_like[0]!r} names the sequences, pass --seq-col {id_like[0]})"
+                     if seq_col is None and id_like else "")
         if len(rows) < 2:
             raise ValueError(f"{path}: {where} holds only 1 event (data row {rows[0] + 1}), its origin: "
                              f"a sequence with no events to score; give each sequence at least 2 events "
@@ -217,6 +220,15 @@ def read_event_csv(path, time_col: str, seq_col: str | None = None,
     return _checked(EventData(sequences, name, time_unit=time_unit, mark_names=mark_names, notes=notes))
 
 
+def _separator(path: pathlib.Path) -> str:
+    """The header's separator: a comma unless the header has none and has one of ; tab | instead."""
+    with open(path, "rb") as f:
+        head = f.readline(65536).decode("utf-8", errors="replace")
+    if "," in head:
+        return ","
+    return next((sep for sep in (";", "\t", "|") if sep in head), ",")
+
+
 def _read_csv(path: pathlib.Path) -> pd.DataFrame:
     """The file as a frame, or a ValueError saying why it cannot be read."""
     if not path.exists():
@@ -224,7 +236,7 @@ def _read_csv(path: pathlib.Path) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"cannot read {path}: it is not a file; give the path of a CSV file")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, sep=_separator(path))
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty; give a CSV with a header row and one row per event") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -273,6 +285,7 @@ def _unparsed(column: pd.Series, path, time_col, err) -> ValueError:
                               f"a number nor a timestamp; give every time as a number or as a timestamp "
                               f"pandas.to_datetime reads (such as 2024-05-01 13:45:00)")
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    reason = reason.split(". ")[0].rstrip(".")  # pandas' first sentence, not its advice
     return ValueError(f"{path}: column {time_col!r} mixes numbers and timestamps or timestamp formats "
                       f"({reason}); write every time in one form")
 
@@ -318,13 +331,13 @@ def _read_groups(frame: pd.DataFrame, path, seq_col):
     return list(frame.groupby(seq_col, sort=False).indices.items())
 
 
-def _check_order(values: np.ndarray, rows: np.ndarray, raw: pd.Series, path, where) -> None:
+def _check_order(values: np.ndarray, rows: np.ndarray, raw: pd.Series, path, where, hint="") -> None:
     """Refuse a sequence whose rows go back in time (no silent sort: it hides mistakes)."""
     back = np.flatnonzero(np.diff(values) < 0)
     if back.size:
         row, before = rows[back[0] + 1], rows[back[0]]
         raise ValueError(f"{path}: {where} goes back in time at data row {row + 1} ({raw.iloc[row]} "
-                         f"after {raw.iloc[before]}); sort each sequence's events by time")
+                         f"after {raw.iloc[before]}); sort each sequence's events by time{hint}")
 
 
 # --- shared -------------------------------------------------------------------------------------

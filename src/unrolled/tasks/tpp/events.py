@@ -103,6 +103,17 @@ def check_sequence(seq: EventSequence, n_marks: int = 0, where: str = "a sequenc
         raise ValueError(f"{where} holds marks but the data are unmarked")
 
 
+def check_time_scale(seqs) -> None:
+    """Refuse times whose gaps or windows floating point cannot score (densities of 1e300 per
+    unit): inter-event times of at least 1e-9 units and windows of at most 1e9, naming the fix."""
+    taus = np.concatenate([q.taus for q in seqs])
+    span = max(q.t_end for q in seqs)
+    if not (1e-9 <= taus.min() and span <= 1e9):
+        raise ValueError(f"the times span {span:.3g} units with inter-event times down to {taus.min():.3g}: "
+                         "outside what the densities hold in floating point (gaps >= 1e-9, windows <= 1e9); "
+                         "give the times in another unit (e.g. hours, not nanoseconds)")
+
+
 def drop_ties(times: np.ndarray, marks: np.ndarray | None = None):
     """Sorted ``times`` (and their marks) without the events that repeat the time before them;
     returns ``(times, marks, n_dropped)``."""

@@ -22,7 +22,7 @@ import numpy as np
 from unrolled.nn.activations import softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.tasks.tpp import dists
-from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence
+from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence, check_time_scale
 from unrolled.tasks.tpp.network import MODELS, PointProcessNetwork
 from unrolled.train import index_batches
 from unrolled.train.hyperparams import Hyper, flag_value, whole
@@ -133,6 +133,7 @@ class PointProcess(TaskEstimator):
             seqs = [seqs[i] for i in order[held:]]
         else:
             val, _ = as_sequences(validation, n_marks, "the validation data")
+        check_time_scale(seqs)
         log_taus = np.log(np.concatenate([q.taus for q in seqs]))
         self.m_, self.s_ = float(log_taus.mean()), float(log_taus.std()) or 1.0
         self.n_marks_ = n_marks
@@ -246,6 +247,15 @@ class PointProcess(TaskEstimator):
 
         return nll_parts(*self.intervals(data))
 
+    def _heads(self, h):
+        """The time distribution and mark log-probabilities from hidden states h (B, H) (eval mode)."""
+        theta = self.net_.time_head.forward(h)  # (B, P)
+        marks = None
+        if self.net_.mark_head is not None:
+            z = self.net_.mark_head.forward(h).astype(np.float64)
+            marks = z - dists.logsumexp(z)[:, None]
+        return self._distribution(theta), marks
+
     def _after_last(self, seqs):
         """The distribution of the time from each sequence's last event (or its start) to the next,
         and the next mark's log-probabilities: the step after its last event."""
@@ -288,9 +298,15 @@ class PointProcess(TaskEstimator):
         if not np.isfinite(t_end) or t_end <= (times[-1] if times else 0.0):
             raise ValueError(f"t_end={t_end} must be a finite time after the history's last event (and after 0)")
         quiet = t_end if history is None else history.t_end  # no event in the history's window after its last
-        while len(times) < max_events:
-            now = EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
-            dist, mark_lp = self._after_last([now])
+        # The history is read once; then the recurrent state advances one event at a time (a step
+        # costs the same whatever came before it).
+        seq = EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
+        time_x, mark_x, lengths = network_inputs([seq], self.m_, self.s_, self.n_marks_, self._clock())
+        self.net_.eval()
+        h, state = self.net_.rnn.forward(self.net_.inputs(time_x, mark_x))  # (T, 1, H): no padding
+        dist, mark_lp = self._heads(h[-1])
+        self.truncated_ = False
+        while True:
             last = times[-1] if times else 0.0
             after = max(quiet - last, 0.0) if history is not None else 0.0
             tau = _draw(dist, rng, after)
@@ -298,10 +314,22 @@ class PointProcess(TaskEstimator):
             t = last + tau
             if not np.isfinite(t) or t >= t_end:
                 break
+            if len(times) >= max_events:
+                self.truncated_ = True  # sample_sequences says so
+                break
             times.append(t)
             if mark_lp is not None:
                 p = np.exp(mark_lp[0])
                 marks.append(int(rng.choice(len(p), p=p / p.sum())))
+            elif self.n_marks_:  # one mark type: it is every event's
+                marks.append(0)
+            step_x = np.zeros((1, 1, time_x.shape[2]))
+            step_x[0, 0, 0] = (np.log(tau) - self.m_) / self.s_
+            if time_x.shape[2] > 1:
+                step_x[0, 0, 1] = t / self._clock()
+            step_mark = np.array([[marks[-1] if self.n_marks_ else 0]], dtype=np.int64)
+            h, state = self.net_.rnn.forward(self.net_.inputs(step_x, step_mark), state)
+            dist, mark_lp = self._heads(h[-1])
         return EventSequence(np.array(times), t_end, np.array(marks, np.int64) if self.n_marks_ else None)
 
     # -- inspection (unrolled explain / gradflow) ------------------------------------------------------
@@ -415,17 +443,18 @@ class PointProcess(TaskEstimator):
         def number(v):
             return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
-        if not (number(self.m_) and number(self.s_) and self.s_ > 0):
-            raise SavedStateError(f"learned 'm_' {self.m_!r} and 's_' {self.s_!r} must be finite numbers, s_ > 0")
+        if not (number(self.m_) and number(self.s_) and 0 < self.s_ < 100 and abs(self.m_) < 100):
+            raise SavedStateError(f"learned 'm_' {self.m_!r} and 's_' {self.s_!r} must be finite numbers, |m_| < 100 "
+                                  "and 0 < s_ < 100 (the mean and spread of log inter-event times)")
         if not (number(self.t_end_) and self.t_end_ > 0):
             raise SavedStateError(f"learned 't_end_' {self.t_end_!r} must be a positive finite time")
         n = self.n_marks_
         if not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 100_000):
             raise SavedStateError(f"learned 'n_marks_' {n!r} must be a whole number of marks (0: unmarked)")
         names = self.mark_names_
-        if names is not None and not (isinstance(names, list) and len(names) == n
+        if names is not None and not (isinstance(names, list) and len(names) == n == len(set(names))
                                       and all(isinstance(x, str) for x in names)):
-            raise SavedStateError(f"learned 'mark_names_' {names!r} must be None or {n} names, one per mark")
+            raise SavedStateError(f"learned 'mark_names_' {names!r} must be None or {n} distinct names, one per mark")
         if not isinstance(self.time_unit_, str):
             raise SavedStateError(f"learned 'time_unit_' {self.time_unit_!r} must be a string")
 

@@ -15,7 +15,7 @@ from unrolled.tasks.rundir import open_run, plot_history
 from unrolled.tasks.tpp import metrics as tpp_metrics
 from unrolled.tasks.tpp import synthetic
 from unrolled.tasks.tpp.baselines import Hawkes, Poisson
-from unrolled.tasks.tpp.events import EventData, split_sequences
+from unrolled.tasks.tpp.events import EventData, check_time_scale, split_sequences
 from unrolled.tasks.tpp.model import MODELS, PointProcess
 
 REAL = ("commits", "earthquakes")
@@ -89,6 +89,7 @@ def run_tpp(data="commits", csv=None, *, time_col="time", seq_col=None, mark_col
     if csv is None and data not in DATA_CHOICES:
         raise ValueError(f"--data {data!r} is unknown; use one of {', '.join(DATA_CHOICES)}, or --csv FILE")
     events = load_events(data, csv, time_col, seq_col, mark_col, n_sequences, split_seed)
+    check_time_scale(events.sequences)  # before any training
     parts = _parts(events, split_seed)
     source = str(csv) if csv is not None else data
     with open_run(out, training=True, resume=resume, overwrite=overwrite) as run:

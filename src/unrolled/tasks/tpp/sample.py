@@ -22,7 +22,10 @@ def sample_sequences(model, n=3, t_end=None, seed=0, out=None, echo=print) -> li
         est = registry.load(model)
         if not isinstance(est, PointProcess):
             raise ValueError(f"{model} holds a {est.task!r} model; tpp sample needs the --out of 'unrolled tpp train'")
-        seqs = [est.sample(None, t_end, seed=seed + k) for k in range(n)]
+        seqs, cut = [], 0
+        for k in range(n):
+            seqs.append(est.sample(None, t_end, seed=seed + k))
+            cut += est.truncated_
         names = est.mark_names_
         rows = []
         for k, q in enumerate(seqs):
@@ -32,6 +35,8 @@ def sample_sequences(model, n=3, t_end=None, seed=0, out=None, echo=print) -> li
             rows += [{"sequence": k + 1, "time": t, **({"mark": names[m] if names else int(m)} if q.marks is not None
                                                         else {})}
                      for t, m in zip(q.times, q.marks if q.marks is not None else q.times)]
+        if cut:
+            echo(f"note: {cut} sequence(s) stopped at 10,000 events before the window's end; give a shorter --t-end")
         if run is not None:
             run.write_csv("samples.csv", pd.DataFrame(rows, columns=["sequence", "time"] + (
                 ["mark"] if est.n_marks_ else [])), index=False)
