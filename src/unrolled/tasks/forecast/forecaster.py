@@ -289,7 +289,8 @@ class Forecaster(TaskEstimator):
         dates = frame[self.date_col]
         fmt = date_format_of(dates)
         self.train_period_ = [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[cut - 1]:{fmt}}"]
-        data = {"rows": n, "dates": [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[-1]:{fmt}}"]}
+        data = {"rows": n, "dates": [f"{dates.iloc[0]:{fmt}}", f"{dates.iloc[-1]:{fmt}}"],
+                "inputs": ", ".join([self.target, *self.features_, *self.range_])}  # a resumed run reads the same
         trainer = self.make_trainer(self.model_, data=data, log=log)
         self.history_ = trainer.fit(index_batches(len(train_t), self.batch_size), step, validate, resume=resume)
         if not trainer.best_loss <= DIVERGED_MSE:  # finite, but no forecast: refuse rather than report inf
