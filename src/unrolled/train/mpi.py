@@ -13,6 +13,8 @@ BY SIGNAL"), so none waits forever in a collective.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 
@@ -29,11 +31,15 @@ class MPIWorld:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_main = self.rank == 0
+        self.allreduce_seconds, self.allreduce_calls = 0.0, 0  # what data parallelism costs (bench/)
 
     def allreduce_mean(self, array):
+        t0 = time.perf_counter()
         buffer = np.ascontiguousarray(array).copy()
         self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
         buffer /= self.size
+        self.allreduce_seconds += time.perf_counter() - t0
+        self.allreduce_calls += 1
         return buffer
 
     def agree_any(self, flag) -> bool:
