@@ -69,9 +69,28 @@ def language_model():
     return lm.fit(text).net_.state_dict()
 
 
+def point_process():
+    from unrolled.tasks.tpp.model import PointProcess
+    from unrolled.tasks.tpp.synthetic import simulate
+
+    d = simulate("hawkes1", n_sequences=40, t_end=30.0, seed=1).sequences
+    pp = PointProcess(hidden_size=8, n_components=3, epochs=3, batch_size=10, seed=0, progress=False)
+    return pp.fit(d[:30], validation=d[30:]).net_.state_dict()  # validation sharded: its best epoch is kept
+
+
+def classifier():
+    from unrolled.tasks.classify.arrays import ArrayClassifier
+
+    rng = np.random.default_rng(0)
+    X = [np.sin(np.arange(n)[:, None] * f) for f, n in zip([0.3, 1.5] * 20, rng.integers(5, 15, 40))]
+    clf = ArrayClassifier(cell="gru", hidden_size=6, dropout=0.0, epochs=3, batch_size=10, seed=0, progress=False)
+    return clf.fit(X, ["slow", "fast"] * 20).net_.state_dict()
+
+
 if __name__ == "__main__":
     out = pathlib.Path(sys.argv[1])
-    results = {"float64": float64_model(), "forecaster": forecaster(), "lm": language_model()}
+    results = {"float64": float64_model(), "forecaster": forecaster(), "lm": language_model(),
+               "tpp": point_process(), "classify": classifier()}
     if current().is_main:
         out.mkdir(parents=True, exist_ok=True)
         for name, state in results.items():

@@ -145,6 +145,7 @@ class Trainer:
         # the same seed on every process: the global batches, and their order, do not depend on K
         self.rng = np.random.default_rng(c.seed)
         self.share = 1.0                     # K n_r / N of the step under way (AverageGradients)
+        self.batch = None                    # the global batch of the step under way
         self.stream = BatchStream(self.rng, c.shuffle)  # where in the passes over the batches we are
         self.checkpoint_dir = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
         self.extra_state, self.load_extra_state = extra_state, load_extra_state
@@ -236,6 +237,7 @@ class Trainer:
         c = self.config
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the checks below say it
             self.model.zero_grad()
+            self.batch = batch  # the global batch (a task weighing its shard by more than rows reads it)
             part = self._shard(batch)
             self.loss = float(step(part)) if part is not None else 0.0  # an empty shard adds nothing
             if self.world.size == 1 and not math.isfinite(self.loss):

@@ -91,6 +91,18 @@ class AverageGradients:
         trainer.loss = float(buffer[-1])
 
 
+def shard_rows(world, n: int) -> np.ndarray:
+    """This process's rows of ``n`` (``np.array_split``'s near-equal consecutive shards): the part
+    of a validation set it scores."""
+    return np.array_split(np.arange(n), world.size)[world.rank]
+
+
+def sum_over(world, values) -> np.ndarray:
+    """The sums of ``values`` (numbers, float64) over every process: one collective."""
+    values = np.asarray(values, dtype=np.float64)
+    return values if world.size == 1 else world.allreduce_mean(values) * world.size
+
+
 _CURRENT = None
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 

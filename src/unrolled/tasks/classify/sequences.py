@@ -26,6 +26,7 @@ from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyp
 from unrolled.tasks.classify import scores
 from unrolled.tasks.classify.network import POOLINGS, ClassifierNetwork
 from unrolled.train import index_batches
+from unrolled.train.world import shard_rows, sum_over
 from unrolled.train.hyperparams import Hyper, flag_value, fraction
 
 EVAL_BATCH = 256  # examples per forward when predicting: memory grows with this, not the data
@@ -145,24 +146,36 @@ class SequenceEstimator(TaskEstimator):
         self.net_ = self._build_network()
         self._initial_weights(self.net_)
         loss_fn = CrossEntropyLoss(weight=self._class_weights(target[train])) if self.target == "class" else MSELoss()
+
         val_seqs = [seqs[i] for i in val]
 
+        weights = self._class_weights(target[train]) if self.target == "class" else None
+
         def step(idx):
+            if weights is not None and trainer.world.size > 1:  # a weighted mean: shards weigh by their weight
+                trainer.share = (trainer.world.size * weights[target[train[idx]]].sum()
+                                 / weights[target[train[trainer.batch]]].sum())
             inp, lengths = self._batch([seqs[train[i]] for i in idx])
             out = self.net_.forward(inp, lengths)  # (B, C) or (B, 1)
             value = loss_fn.forward(out, target[train[idx]])
             self.net_.backward(loss_fn.backward())
             return value
 
-        def validate():
-            out = self._outputs(val_seqs)
+        def validate():  # each process scores its shard of the validation rows; the sums are reduced
+            rows = shard_rows(trainer.world, len(val))
+            out, y = (self._outputs([val_seqs[i] for i in rows]), target[val][rows]) if len(rows) else (None, None)
             if self.target == "class":
-                p = softmax(out)
-                return {"loss": float(-np.mean(np.log(p[np.arange(len(val)), target[val]] + 1e-12))),
-                        "accuracy": float(np.mean(p.argmax(axis=1) == target[val]))}
-            err = out - target[val]
-            return {"loss": float(np.mean(err ** 2)),
-                    "rmse": float(np.sqrt(np.mean(err ** 2)) * self.target_scale_)}  # in the target's unit
+                if out is None:
+                    nll = hits = 0.0
+                else:
+                    p = softmax(out)
+                    nll = float(-np.sum(np.log(p[np.arange(len(rows)), y] + 1e-12)))
+                    hits = float(np.sum(p.argmax(axis=1) == y))
+                nll, hits = sum_over(trainer.world, [nll, hits])
+                return {"loss": nll / len(val), "accuracy": hits / len(val)}
+            squares = 0.0 if out is None else float(np.sum((out - y) ** 2))
+            mse = sum_over(trainer.world, [squares])[0] / len(val)
+            return {"loss": mse, "rmse": float(np.sqrt(mse) * self.target_scale_)}  # in the target's unit
 
         data = {"examples": len(X), "classes": self.classes_}
         by_accuracy = getattr(self, "select_by", "loss") == "accuracy"

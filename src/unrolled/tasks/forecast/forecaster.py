@@ -22,6 +22,7 @@ import pandas as pd
 from unrolled.tasks.base import SavedStateError, TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.hyperparams import Hyper, flag_value, fraction, optional_flag, text, whole
 from unrolled.train import index_batches
+from unrolled.train.world import shard_rows, sum_over
 from unrolled.nn.losses import MSELoss
 from unrolled.tasks.forecast import features as ft
 from unrolled.tasks.forecast import heads
@@ -276,15 +277,17 @@ class Forecaster(TaskEstimator):
             self.model_.backward(draw.reshape(out.shape).astype(out.dtype))
             return loss
 
-        def validate():  # in chunks: memory grows with EVAL_CHUNK, not the validation rows
+        def validate():  # in chunks (memory grows with EVAL_CHUNK); each process its shard, the sums reduced
+            mine = shard_rows(trainer.world, len(val_t))
             total = 0.0
-            for part in ft.chunks(len(val_t), EVAL_CHUNK):
-                out = self.model_.forward(ft.windows(X, val_t[part], L))
+            for part in ft.chunks(len(mine), EVAL_CHUNK):
+                rows = mine[part]
+                out = self.model_.forward(ft.windows(X, val_t[rows], L))
                 if self.distribution == "point":
-                    total += float(np.sum((out - Y_val[part]) ** 2))
+                    total += float(np.sum((out - Y_val[rows]) ** 2))
                 else:  # the mean loss of the chunk, weighted by its size
-                    total += heads.loss(self.distribution, out.reshape(len(out), h, P), Y_val[part])[0] * out.size / P
-            return total / Y_val.size
+                    total += heads.loss(self.distribution, out.reshape(len(out), h, P), Y_val[rows])[0] * out.size / P
+            return float(sum_over(trainer.world, [total])[0]) / Y_val.size
 
         dates = frame[self.date_col]
         fmt = date_format_of(dates)

@@ -25,6 +25,7 @@ from unrolled.tasks.tpp import dists
 from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence, check_time_scale
 from unrolled.tasks.tpp.network import MODELS, PointProcessNetwork
 from unrolled.train import index_batches
+from unrolled.train.world import shard_rows, sum_over
 from unrolled.train.hyperparams import Hyper, flag_value, whole
 
 EVAL_BATCH = 256  # sequences per forward when scoring
@@ -144,14 +145,19 @@ class PointProcess(TaskEstimator):
 
         def step(idx):
             iv = self._intervals([seqs[i] for i in idx])
+            if trainer.world.size > 1:  # the loss is per event: weigh this shard by its events, not its rows
+                trainer.share = trainer.world.size * iv.n_events / sum(len(seqs[i]) for i in trainer.batch)
             theta, logits = self.net_.forward(iv.time_x, iv.marks, iv.lengths)
             value, dtheta, dlogits, dw = self._loss(iv, theta, logits, backward=True)
             self.net_.backward(dtheta, dlogits, dw)
             return value
 
-        def validate():
-            parts = self.nll(val)
-            return {"loss": parts["nll_per_event"], "time_nll": parts["time_nll"]}
+        def validate():  # each process scores its shard of the validation sequences; the sums are reduced
+            mine = [val[i] for i in shard_rows(trainer.world, len(val))]
+            n = sum(len(q) for q in mine)
+            parts = self.nll(mine) if mine else {"time_nll": 0.0, "mark_nll": 0.0}
+            time_sum, mark_sum, events = sum_over(trainer.world, [parts["time_nll"] * n, parts["mark_nll"] * n, n])
+            return {"loss": (time_sum + mark_sum) / events, "time_nll": time_sum / events}
 
         data_info = {"sequences": len(seqs) + len(val), "events": int(sum(len(q) for q in seqs))}
         trainer = self.make_trainer(self.net_, self.train_config(), data=data_info, log=log)
