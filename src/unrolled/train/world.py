@@ -71,10 +71,16 @@ class AverageGradients:
     ``trainer.loss`` becomes the batch's loss, the same number everywhere (a NaN anywhere is a NaN
     everywhere: every process stops together)."""
 
+    def __init__(self):
+        self._buffer = None  # kept from step to step: reduced in place where the world can
+
     def after_backward(self, trainer) -> None:
         grads = list(trainer.model.grads.values())
         dtype = np.result_type(*grads) if grads else np.float64
-        buffer = np.empty(sum(g.size for g in grads) + 1, dtype=np.float64 if dtype == np.float64 else dtype)
+        size = sum(g.size for g in grads) + 1
+        if self._buffer is None or self._buffer.size != size or self._buffer.dtype != dtype:
+            self._buffer = np.empty(size, dtype=dtype)
+        buffer = self._buffer
         at = 0
         for g in grads:
             buffer[at:at + g.size] = g.ravel()
@@ -83,7 +89,11 @@ class AverageGradients:
         share = getattr(trainer, "share", 1.0)
         if share != 1.0:
             buffer *= share
-        buffer = trainer.world.allreduce_mean(buffer)
+        in_place = getattr(trainer.world, "allreduce_mean_in_place", None)
+        if in_place is not None:
+            in_place(buffer)  # MPI: one Allreduce on this very buffer, no copy
+        else:
+            buffer = trainer.world.allreduce_mean(buffer)
         at = 0
         for g in grads:
             g[...] = buffer[at:at + g.size].reshape(g.shape)
