@@ -25,23 +25,14 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from unrolled.tasks.forecast.metrics import _betainc
+from unrolled.tasks.special import erfc as _erfc
+from unrolled.tasks.special import lgamma as _lgamma
 
 LOG_2PI = math.log(2 * math.pi)
 GRID = np.arange(1, 200) / 200  # Empirical's levels 0.005, 0.010, ..., 0.995: holds 0.01, 0.025, 0.05, 0.1
-
-
-@numba.vectorize(["float64(float64)"], cache=True)
-def _erfc(x):
-    return math.erfc(x)
-
-
-@numba.vectorize(["float64(float64)"], cache=True)
-def _lgamma(x):
-    return math.lgamma(x)
 
 
 _betainc_v = np.vectorize(_betainc, otypes=[np.float64])  # ~7 us a value: fine for N in the thousands

@@ -33,6 +33,8 @@ import math
 
 import numpy as np
 
+from unrolled.tasks.special import lgamma as _lgamma
+
 DISTRIBUTIONS = ("point", "normal", "studentt", "quantile")
 # The quantile head's levels: the central 50/80/90/95% intervals' ends, the median, and the 1% and
 # 99% ends that the value-at-risk backtests at 99% read.
@@ -67,7 +69,6 @@ def digamma(x):
     return shift + np.log(x) - 0.5 / x - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 / 240)))
 
 
-_lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 
 
 # -- parameters from raw outputs ------------------------------------------------------------------

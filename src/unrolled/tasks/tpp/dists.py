@@ -29,29 +29,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from unrolled.tasks.special import log_normal_tail
 
 LOG_2PI = math.log(2 * math.pi)
 SMALL = 1e-4  # |w tau| below this: series instead of expm1(x) / x, which loses digits
-
-
-@numba.vectorize(["float64(float64)"], cache=True)
-def _erfc(x):
-    return math.erfc(x)
-
-
-def log_normal_tail(z):
-    """log Q(z) = log P(Z > z) for a standard normal Z, accurate far into the tail (where
-    ``erfc`` underflows: the asymptotic series of Mills' ratio)."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    far = z > 30.0
-    out[~far] = np.log(0.5 * _erfc(z[~far] / math.sqrt(2.0)))
-    zf = z[far]
-    q = 1 / zf ** 2  # Q(z) = phi(z) / z (1 - q + 3 q^2 - 15 q^3 + 105 q^4 - 945 q^5 ...): < 1e-13 off for z > 30
-    out[far] = -0.5 * zf ** 2 - np.log(zf) - 0.5 * LOG_2PI + np.log1p(q * (-1 + q * (3 + q * (-15 + q * (105 - 945 * q)))))
-    return out
 
 
 def mills_hazard(z):

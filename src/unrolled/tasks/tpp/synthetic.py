@@ -60,6 +60,7 @@ from typing import Iterable
 
 import numpy as np
 
+from unrolled.tasks.special import log_normal_tail
 from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence, drop_ties
 
 PROCESSES = ("poisson", "poisson_inhomogeneous", "renewal", "self_correcting", "hawkes1", "hawkes2")
@@ -76,9 +77,7 @@ RENEWAL_SIGMA = math.sqrt(math.log(1.0 + (RENEWAL_STD / RENEWAL_MEAN) ** 2))
 RENEWAL_MU = math.log(RENEWAL_MEAN) - RENEWAL_SIGMA ** 2 / 2
 SELF_CORRECTING_MU, SELF_CORRECTING_ALPHA = 1.0, 1.0
 
-_SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_LOG_SQRT_PI = 0.5 * math.log(math.pi)
 
 
 def _check_name(name: str) -> None:
@@ -92,27 +91,14 @@ def _check_unmarked(seq: EventSequence) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# log-normal renewal: log density and log survival, stable in both tails (numpy has no erfc)
-
-def _log_erfc(x: float) -> float:
-    """log erfc(x), also where erfc underflows (x > 26: the asymptotic series, error < 1e-10)."""
-    if x < 26.0:
-        return math.log(math.erfc(x))
-    inv = 1.0 / (x * x)
-    return -x * x - math.log(x) - _LOG_SQRT_PI + math.log1p(-0.5 * inv + 0.75 * inv * inv - 1.875 * inv ** 3)
-
+# log-normal renewal: log density and log survival, stable in both tails (tasks/special.py)
 
 def _renewal_neg_log_survival(tau: np.ndarray) -> np.ndarray:
-    """-log S(tau) of the log-normal: log1p of the CDF below the median, log erfc above it."""
+    """-log S(tau) of the log-normal: -log Q((log tau - mu) / sigma); 0 at tau = 0 (S(0) = 1)."""
+    tau = np.asarray(tau, dtype=np.float64)
     out = np.zeros(len(tau))
-    for i, t in enumerate(np.asarray(tau, dtype=np.float64).tolist()):
-        if t <= 0.0:
-            continue  # S(0) = 1
-        x = (math.log(t) - RENEWAL_MU) / (RENEWAL_SIGMA * _SQRT2)
-        if x < 0.0:
-            out[i] = -math.log1p(-0.5 * math.erfc(-x))  # CDF = erfc(-x) / 2, small here
-        else:
-            out[i] = math.log(2.0) - _log_erfc(x)
+    pos = tau > 0
+    out[pos] = -log_normal_tail((np.log(tau[pos]) - RENEWAL_MU) / RENEWAL_SIGMA)
     return out
 
 
