@@ -145,11 +145,9 @@ class SequenceEstimator(TaskEstimator):
         seqs = self._encode(X)
         self.net_ = self._build_network()
         self._initial_weights(self.net_)
-        loss_fn = CrossEntropyLoss(weight=self._class_weights(target[train])) if self.target == "class" else MSELoss()
-
-        val_seqs = [seqs[i] for i in val]
-
         weights = self._class_weights(target[train]) if self.target == "class" else None
+        loss_fn = CrossEntropyLoss(weight=weights) if self.target == "class" else MSELoss()
+        val_seqs = [seqs[i] for i in val]
 
         def step(idx):
             if weights is not None and trainer.world.size > 1:  # a weighted mean: shards weigh by their weight

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from unrolled.nn.activations import sigmoid
 from unrolled.tasks.special import lgamma as _lgamma
 
 DISTRIBUTIONS = ("point", "normal", "studentt", "quantile")
@@ -49,10 +50,6 @@ def n_params(distribution: str) -> int:
 
 def softplus(x):
     return np.logaddexp(0.0, x)
-
-
-def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def digamma(x):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unrolled.nn.activations import softmax
+from unrolled.nn.activations import log_softmax, softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.tasks.tpp import dists
 from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence, check_time_scale
@@ -216,21 +216,17 @@ class PointProcess(TaskEstimator):
         K = self.n_components
         return dists.LogNormMix(rows[:, :K], rows[:, K:2 * K], rows[:, 2 * K:], self.m_, self.s_)
 
-    def _forward(self, seqs, pick):
-        """Run the network in eval mode over ``seqs`` (in chunks) and keep, per chunk, the rows
-        ``pick(chunk) -> (t, b)``: (distribution of those rows, their mark log-probabilities or None)."""
-        self._check_fitted()
-        self.net_.eval()
-        theta_rows, mark_rows = [], []
-        for k in range(0, len(seqs), EVAL_BATCH):
-            chunk = seqs[k:k + EVAL_BATCH]
-            t, b = pick(chunk)
-            theta, logits = self.net_.forward(*network_inputs(chunk, self.m_, self.s_, self.n_marks_, self._clock()))
-            theta_rows.append(theta[t, b])
-            if logits is not None:
-                z = logits[t, b].astype(np.float64)
-                mark_rows.append(z - dists.logsumexp(z)[:, None])
-        return self._distribution(np.concatenate(theta_rows)), (np.concatenate(mark_rows) if mark_rows else None)
+    def _rows(self, inputs, t, b):
+        """One eval-mode forward of the network inputs ``(time_x, marks, lengths)``, kept at the
+        steps ``(t, b)``: (time-head rows (M, P), mark log-probabilities (M, C) or None)."""
+        theta, logits = self.net_.forward(*inputs)
+        return theta[t, b], (None if logits is None else log_softmax(logits[t, b].astype(np.float64)))
+
+    def _joined(self, parts):
+        """The chunks' ``_rows`` as one distribution and one array of mark log-probabilities."""
+        marks = [m for _, m in parts if m is not None]
+        return (self._distribution(np.concatenate([theta for theta, _ in parts])),
+                np.concatenate(marks) if marks else None)
 
     def intervals(self, data):
         """What every model here gives for scoring (``metrics.evaluate``): (Intervals, the
@@ -238,13 +234,8 @@ class PointProcess(TaskEstimator):
         self._check_fitted()
         seqs, _ = as_sequences(data, self.n_marks_, "the data")
         ivs = [self._intervals(seqs[k:k + EVAL_BATCH]) for k in range(0, len(seqs), EVAL_BATCH)]
-        by_chunk = iter(ivs)
-
-        def pick(chunk):
-            iv = next(by_chunk)
-            return iv.t, iv.b
-
-        dist, marks = self._forward(seqs, pick)
+        self.net_.eval()
+        dist, marks = self._joined([self._rows((iv.time_x, iv.marks, iv.lengths), iv.t, iv.b) for iv in ivs])
         return _join(ivs), dist, marks
 
     def nll(self, data) -> dict:
@@ -255,17 +246,17 @@ class PointProcess(TaskEstimator):
 
     def _heads(self, h):
         """The time distribution and mark log-probabilities from hidden states h (B, H) (eval mode)."""
-        theta = self.net_.time_head.forward(h)  # (B, P)
-        marks = None
-        if self.net_.mark_head is not None:
-            z = self.net_.mark_head.forward(h).astype(np.float64)
-            marks = z - dists.logsumexp(z)[:, None]
-        return self._distribution(theta), marks
+        marks = None if self.net_.mark_head is None else log_softmax(self.net_.mark_head.forward(h).astype(np.float64))
+        return self._distribution(self.net_.time_head.forward(h)), marks
 
     def _after_last(self, seqs):
         """The distribution of the time from each sequence's last event (or its start) to the next,
         and the next mark's log-probabilities: the step after its last event."""
-        return self._forward(seqs, lambda chunk: (np.array([len(q) for q in chunk]), np.arange(len(chunk))))
+        self._check_fitted()
+        self.net_.eval()
+        chunks = [seqs[k:k + EVAL_BATCH] for k in range(0, len(seqs), EVAL_BATCH)]
+        return self._joined([self._rows(network_inputs(c, self.m_, self.s_, self.n_marks_, self._clock()),
+                                        np.array([len(q) for q in c]), np.arange(len(c))) for c in chunks])
 
     def predict_next(self, history) -> dict:
         """For a history (an EventSequence whose window ends now; or a list of them): when the next
@@ -397,7 +388,8 @@ class PointProcess(TaskEstimator):
             steps = np.resize(steps, rows)
         self.net_.eval()
         x = self.net_.inputs(time_x[steps], marks[steps])  # (T, 1, F + E)
-        dist, _ = self._forward([seq], lambda chunk: (np.arange(len(seq) + 1), np.zeros(len(seq) + 1, int)))
+        every = np.arange(len(seq) + 1)
+        dist, _ = self._joined([self._rows((time_x, marks, lengths), every, np.zeros_like(every))])
         after = dist.log_intensity(np.full(len(seq) + 1, 1e-9))[steps]
         times = np.append(0.0, seq.times)[steps]
         labels = np.array([f"{t:.4g}" for t in times])
