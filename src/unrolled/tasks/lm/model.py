@@ -17,7 +17,7 @@ import numpy as np
 
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
-from unrolled.train.world import current as current_world
+from unrolled.train.world import current as current_world, shard_rows, sum_over
 from unrolled.train.hyperparams import Hyper, whole
 from unrolled.nn.losses import CrossEntropyLoss
 from unrolled.tasks.lm import sampling
@@ -165,7 +165,7 @@ class LanguageModel(TaskEstimator):
 
         def validate():
             t0 = time.perf_counter()
-            result = self._evaluate_ids(val_ids, val_chars)
+            result = self._evaluate_ids(val_ids, val_chars, world)  # each process its share of the streams
             timing["validate"] += time.perf_counter() - t0
             return result
 
@@ -187,19 +187,26 @@ class LanguageModel(TaskEstimator):
         return self
 
     # -- evaluation ---------------------------------------------------------------------------------
-    def _evaluate_ids(self, ids, n_chars) -> dict:
+    def _evaluate_ids(self, ids, n_chars, world=None) -> dict:
         """Mean loss (nats per token), perplexity, bits per token and per character of a split, read
-        as ``eval_batch_size`` streams (each stream's first token is given, not scored)."""
+        as ``eval_batch_size`` streams (each stream's first token is given, not scored). With a
+        ``world`` of K processes each reads its share of the streams and the sums are reduced."""
         if len(ids) < 2:
             raise ValueError(f"{len(ids)} token(s) are too few to evaluate; give at least 2")
         B = max(1, min(self.eval_batch_size, len(ids) // 2))
+        streams = slice(None) if world is None or world.size == 1 else shard_rows(world, B)
         self.net_.eval()
         state, nats, count = None, 0.0, 0
         for x, y in segments(batchify(np.asarray(ids), B), EVAL_CHUNK):
-            logits, state = self.net_.forward(x, state)  # (T, B, V)
+            x, y = x[:, streams], y[:, streams]  # (T, B_r)
+            if y.size == 0:
+                break  # more processes than streams: this one has none
+            logits, state = self.net_.forward(x, state)  # (T, B_r, V)
             logp = log_softmax(logits.astype(np.float64))
             nats -= float(np.take_along_axis(logp, y[..., None], axis=-1).sum())
             count += y.size
+        if world is not None and world.size > 1:
+            nats, count = sum_over(world, [nats, count])
         loss = nats / count
         bits = loss / math.log(2)
         return {"loss": loss, "perplexity": math.exp(loss), "bits_per_token": bits,
