@@ -90,10 +90,13 @@ def classifier():
 
 if __name__ == "__main__":
     out = pathlib.Path(sys.argv[1])
-    results = {"float64": float64_model(), "forecaster": forecaster(), "lm": language_model(),
-               "tpp": point_process(), "classify": classifier()}
+    runs = {"float64": float64_model, "forecaster": forecaster, "lm": language_model, "tpp": point_process,
+            "classify": classifier}
+    names = [a for a in sys.argv[2:] if not a.startswith("--")]
+    results = {name: runs[name]() for name in (names or runs)}  # the names given, or all
     if current().is_main:
         out.mkdir(parents=True, exist_ok=True)
         for name, state in results.items():
             np.savez(out / f"{name}.npz", **state)
         (out / "size.txt").write_text(str(current().size))
+        (out / "overlapped.txt").write_text(str(getattr(current(), "async_calls", 0)))

@@ -52,6 +52,19 @@ def test_two_processes_end_where_one_does(tmp_path):
         assert gap <= bound, (name, gap)
 
 
+def test_overlapping_the_all_reduce_with_the_backward_changes_nothing(tmp_path, monkeypatch):
+    """UNROLLED_MPI_OVERLAP=1: the language model's decoder and recurrent stack are reduced on the
+    communication thread while the rest of the backward runs; the weights and validation losses
+    end where one process's do, as without it."""
+    one = _run(sys.executable, str(HERE / "equivalence.py"), str(tmp_path / "one"), "lm")
+    monkeypatch.setenv("UNROLLED_MPI_OVERLAP", "1")
+    two = _run(sys.executable, str(HERE / "equivalence.py"), str(tmp_path / "two"), "lm", processes=2)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert (tmp_path / "two" / "overlapped.txt").read_text() == "24"  # 8 steps x (decoder, stack, the rest)
+    a, b = np.load(tmp_path / "one" / "lm.npz"), np.load(tmp_path / "two" / "lm.npz")
+    assert max(float(np.max(np.abs(a[k] - b[k]))) for k in a.files) <= 1e-6
+
+
 def test_the_cli_shows_one_console_and_writes_once(tmp_path):
     out = _run(sys.executable, "-m", "unrolled.cli", "forecast", "--epochs", "1", "--hidden-size", "8",
                "--no-progress", "--out", str(tmp_path / "run"), processes=2)

@@ -84,8 +84,8 @@ def test_bad_hooks_say_what_to_do():
     model, *_ = stream_task()
     with pytest.raises(ValueError, match="has none of the methods"):
         Trainer(model, TrainConfig(**BASE), hooks=[lambda t: None])
-    with pytest.raises(ValueError, match="unknown hook event 'before_step'"):
-        on("before_step", print)
+    with pytest.raises(ValueError, match="unknown hook event 'before_backward'"):
+        on("before_backward", print)
     with pytest.raises(ValueError, match="lacks"):
         Trainer(model, TrainConfig(**BASE), world=object())
 

@@ -124,9 +124,25 @@ class Module:
         return self.train(False)
 
     # -- gradients -----------------------------------------------------------------------------
+    grad_buckets: tuple[str, ...] = ()  # children whose backward ends early, in order (gradients_final)
+
     def zero_grad(self) -> None:
         for g in self.grads.values():
             g.fill(0.0)
+
+    def gradients_final(self, child: str) -> None:
+        """Say, from inside ``backward``, that the gradients of ``child`` are complete: with
+        several processes the engine may send them (``AverageGradients(overlap=True)``) while the
+        rest of the backward runs. A network lists such children in ``grad_buckets`` in the order
+        its backward finishes them, calls this once for each, and shares no parameter between them
+        and the rest. Without a listener (one process, or no overlap) it does nothing."""
+        listener = self.__dict__.get("_gradients_listener")
+        if listener is not None:
+            listener(child)
+
+    def listen_gradients(self, listener) -> None:
+        """``listener(child)`` hears every ``gradients_final`` of this module; None stops it."""
+        object.__setattr__(self, "_gradients_listener", listener)
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

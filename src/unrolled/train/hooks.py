@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 EVENTS = (
+    "before_step",     # gradients zeroed, the step's forward and backward about to run
     "after_backward",  # gradients of this step complete and not yet clipped: synchronise, probe
     "after_clip",      # gradients clipped (as configured), the optimizer not yet stepped: probes
     "after_step",      # parameters updated, trainer.steps counts this step

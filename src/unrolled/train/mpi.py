@@ -13,6 +13,7 @@ BY SIGNAL"), so none waits forever in a collective.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -32,6 +33,11 @@ class MPIWorld:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.is_main = self.rank == 0
         self.allreduce_seconds, self.allreduce_calls = 0.0, 0  # what data parallelism costs (bench/)
+        # UNROLLED_MPI_OVERLAP=1: reduce gradients on a communication thread while the backward runs
+        self.overlap = os.environ.get("UNROLLED_MPI_OVERLAP", "0") not in ("", "0")
+        self._sender = None  # that thread, and its own communicator, made on first use
+        self.async_calls = 0  # reductions started on it
+        self.waited_seconds = 0.0  # what the training waited for reductions: the Allreduce's cost not hidden
 
     def allreduce_mean(self, array):
         t0 = time.perf_counter()
@@ -47,8 +53,37 @@ class MPIWorld:
         t0 = time.perf_counter()
         self.comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
         buffer /= self.size
-        self.allreduce_seconds += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.allreduce_seconds += seconds
+        self.waited_seconds += seconds
         self.allreduce_calls += 1
+
+    def allreduce_mean_in_place_async(self, buffer: np.ndarray):
+        """Start ``allreduce_mean_in_place(buffer)`` on the communication thread and return at
+        once; the returned handle's ``wait()`` ends when ``buffer`` holds the mean. The thread has
+        a communicator of its own (a duplicate), so its collectives never interleave with the
+        main thread's, and it runs them one at a time, in the order given -- the same on every
+        process. MPI must allow threads (mpi4py asks for ``THREAD_MULTIPLE``); where it does not,
+        the reduction runs here and now."""
+        if self._MPI.Query_thread() < self._MPI.THREAD_MULTIPLE:
+            self.allreduce_mean_in_place(buffer)
+            return _Done()
+        if self._sender is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._sender = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="unrolled-mpi"), self.comm.Dup())
+        pool, comm = self._sender
+
+        def reduce():
+            t0 = time.perf_counter()
+            comm.Allreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM)
+            buffer[...] /= self.size
+            self.allreduce_seconds += time.perf_counter() - t0
+            self.allreduce_calls += 1
+
+        self.async_calls += 1
+        future = pool.submit(reduce)
+        return _Waiting(future, self)
 
     def agree_any(self, flag) -> bool:
         return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
@@ -58,3 +93,18 @@ class MPIWorld:
 
     def gather(self, obj) -> list:
         return self.comm.gather(obj, root=0)
+
+
+class _Done:
+    def wait(self) -> None:
+        pass
+
+
+class _Waiting:
+    def __init__(self, future, world):
+        self._future, self._world = future, world
+
+    def wait(self) -> None:
+        t0 = time.perf_counter()
+        self._future.result()  # re-raises what the reduction raised
+        self._world.waited_seconds += time.perf_counter() - t0

@@ -141,7 +141,7 @@ class Trainer:
         self.world = check_world(SingleProcess() if world is None else world)
         self.hooks = [check_hook(h) for h in hooks]
         if self.world.size > 1:  # data parallelism's one gradient sync, before any other hook sees them
-            self.hooks.insert(0, AverageGradients())
+            self.hooks.insert(0, AverageGradients(overlap=getattr(self.world, "overlap", False)))
         # the same seed on every process: the global batches, and their order, do not depend on K
         self.rng = np.random.default_rng(c.seed)
         self.share = 1.0                     # K n_r / N of the step under way (AverageGradients)
@@ -239,6 +239,7 @@ class Trainer:
             self.model.zero_grad()
             self.batch = batch  # the global batch (a task weighing its shard by more than rows reads it)
             part = self._shard(batch)
+            self._call("before_step")
             self.loss = float(step(part)) if part is not None else 0.0  # an empty shard adds nothing
             if self.world.size == 1 and not math.isfinite(self.loss):
                 raise self._diverged(f"the training loss became {self.loss}", self.steps + 1)

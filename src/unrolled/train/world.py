@@ -25,6 +25,7 @@ mpi4py is imported only then), else ``SingleProcess``.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -62,42 +63,114 @@ def check_world(world):
 
 class AverageGradients:
     """The ``after_backward`` hook of data parallelism: the gradient of the global batch on every
-    process, from one ``allreduce_mean`` of one flat buffer (every gradient, then the loss).
+    process, from ``allreduce_mean`` of one flat buffer (every gradient, then the loss).
 
     A process's gradient and loss are means over its shard of ``n_r`` of the batch's ``N``
     examples, so the batch's are ``sum_r (n_r / N) g_r``: each process scales its part by
     ``share = K n_r / N`` (``Trainer.share``; 1 for equal shards) before the mean over the K
     processes. The gradients are written back in place (the optimizer holds these arrays), and
     ``trainer.loss`` becomes the batch's loss, the same number everywhere (a NaN anywhere is a NaN
-    everywhere: every process stops together)."""
+    everywhere: every process stops together).
 
-    def __init__(self):
-        self._buffer = None  # kept from step to step: reduced in place where the world can
+    ``overlap=True`` (with a world that has ``allreduce_mean_in_place_async``) sends part of the
+    buffer while the backward still runs: the buffer is laid out as the model's ``grad_buckets``
+    (children whose backward ends early, e.g. the language model's decoder, then its recurrent
+    stack), then the rest and the loss. When the backward calls ``gradients_final(child)`` for
+    the next bucket in that order, its slice is reduced on the world's communication thread; the
+    rest goes at ``after_backward``, which then waits for all of them. Every process sends the
+    same slices in the same order (one that skipped the backward, an empty shard, sends them all
+    at the end), so the collectives match. ``wait_seconds`` is the time the step waited for them.
+    """
 
-    def after_backward(self, trainer) -> None:
-        grads = list(trainer.model.grads.values())
-        dtype = np.result_type(*grads) if grads else np.float64
-        size = sum(g.size for g in grads) + 1
-        if self._buffer is None or self._buffer.size != size or self._buffer.dtype != dtype:
-            self._buffer = np.empty(size, dtype=dtype)
-        buffer = self._buffer
-        at = 0
-        for g in grads:
-            buffer[at:at + g.size] = g.ravel()
+    def __init__(self, overlap: bool = False):
+        self.overlap = overlap
+        self._buffer = None   # kept from step to step: reduced in place where the world can
+        self._plan = None     # (bucket names, the keys of each slice (the rest last), where each slice starts)
+        self._sent = []       # handles of the slices sent during this step's backward
+        self.wait_seconds = 0.0  # how long after_backward waited for the reductions (all steps)
+
+    def _make_plan(self, model, grads, world):
+        names = tuple(getattr(model, "grad_buckets", ()))
+        if not (self.overlap and hasattr(world, "allreduce_mean_in_place_async")):
+            names = ()
+        groups = [[k for k in grads if k.startswith(name + ".")] for name in names]
+        early = {k for g in groups for k in g}
+        rest = [k for k in grads if k not in early]
+        tied = any(np.shares_memory(grads[a], grads[b]) for a in early for b in rest)
+        if tied or not all(groups):  # a shared weight is complete only at the end: no early slices
+            names, groups, rest = (), [], list(grads)
+        groups.append(rest)
+        starts = np.cumsum([0] + [sum(grads[k].size for k in g) for g in groups]).tolist()
+        return names, groups, starts
+
+    def before_step(self, trainer) -> None:
+        self._sent = []
+        model = trainer.model
+        if not (self.overlap and model.grad_buckets):
+            return
+        self._grads = model.grads
+        if self._plan is None:
+            self._plan = self._make_plan(model, self._grads, trainer.world)
+        if self._plan[0]:
+            self._trainer = trainer
+            model.listen_gradients(self._final)
+
+    def _send(self, j, trainer) -> None:
+        """Copy slice ``j``'s gradients into the buffer, weighed by the share, and start its reduction."""
+        names, groups, starts = self._plan
+        grads = self._grads
+        dtype = np.result_type(*grads.values()) if grads else np.float64
+        if self._buffer is None or self._buffer.size != starts[-1] + 1 or self._buffer.dtype != dtype:
+            self._buffer = np.empty(starts[-1] + 1, dtype=dtype)  # + 1: the loss, last
+        at, end = starts[j], starts[j + 1]
+        for k in groups[j]:
+            g = grads[k]
+            self._buffer[at:at + g.size] = g.ravel()
             at += g.size
-        buffer[-1] = trainer.loss
+        last = j == len(groups) - 1
+        if last:
+            self._buffer[-1] = trainer.loss
+            end += 1
+        part = self._buffer[starts[j]:end]
         share = getattr(trainer, "share", 1.0)
         if share != 1.0:
-            buffer *= share
-        in_place = getattr(trainer.world, "allreduce_mean_in_place", None)
-        if in_place is not None:
-            in_place(buffer)  # MPI: one Allreduce on this very buffer, no copy
+            part *= share
+        world = trainer.world
+        if names:
+            self._sent.append(world.allreduce_mean_in_place_async(part))
+        elif hasattr(world, "allreduce_mean_in_place"):
+            world.allreduce_mean_in_place(part)  # MPI: one Allreduce on this very buffer, no copy
         else:
-            buffer = trainer.world.allreduce_mean(buffer)
-        at = 0
-        for g in grads:
-            g[...] = buffer[at:at + g.size].reshape(g.shape)
-            at += g.size
+            part[...] = world.allreduce_mean(part)
+
+    def _final(self, child: str) -> None:
+        names = self._plan[0]
+        j = len(self._sent)
+        if child in names[:j]:
+            raise RuntimeError(f"gradients_final({child!r}) came twice in one backward: its gradient was "
+                               "already sent; a network says it once per child, after the child's backward")
+        if j < len(names) and child == names[j]:  # the next slice in the agreed order: send it now
+            self._send(j, self._trainer)
+
+    def after_backward(self, trainer) -> None:
+        trainer.model.listen_gradients(None)
+        self._grads = grads = trainer.model.grads
+        if self._plan is None or sum(map(len, self._plan[1])) != len(grads):
+            self._plan = self._make_plan(trainer.model, grads, trainer.world)
+        names, groups, starts = self._plan
+        t0 = time.perf_counter()
+        for j in range(len(self._sent), len(groups)):  # the rest, and any slice the backward did not send
+            self._send(j, trainer)
+        for handle in self._sent:
+            handle.wait()
+        self._sent = []
+        self.wait_seconds += time.perf_counter() - t0
+        buffer, at = self._buffer, 0
+        for group in groups:
+            for k in group:
+                g = grads[k]
+                g[...] = buffer[at:at + g.size].reshape(g.shape)
+                at += g.size
         trainer.loss = float(buffer[-1])
 
 

@@ -21,6 +21,8 @@ from unrolled.nn.recurrent import make_layer
 class RecurrentLM(Module):
     """Embedding -> dropout -> ``cell`` stack -> dropout -> Linear; ids (T, B) -> logits (T, B, V)."""
 
+    grad_buckets = ("decoder", "rnn")  # the order backward completes them (Module.gradients_final)
+
     def __init__(self, cell, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
                  dtype=np.float32, seed=None):
         super().__init__()
@@ -41,6 +43,9 @@ class RecurrentLM(Module):
     def backward(self, dlogits) -> None:
         """dlogits (T, B, V) -> parameter gradients. No gradient enters the final state and the
         one reaching the initial state is dropped: truncated BPTT ends at the segment's edges."""
-        dy = self.drop_out.backward(self.decoder.backward(dlogits))  # (T, B, H)
+        dy = self.decoder.backward(dlogits)  # (T, B, H)
+        self.gradients_final("decoder")  # with several processes its all-reduce starts now, beside the rest
+        dy = self.drop_out.backward(dy)
         de, _dstate0 = self.rnn.backward(dy)  # (T, B, E); _dstate0 would flow into the previous segment
+        self.gradients_final("rnn")
         self.encoder.backward(self.drop_in.backward(de))
