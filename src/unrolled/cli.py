@@ -40,6 +40,7 @@ import os
 import sys
 
 from unrolled import set_num_threads
+from unrolled.fast.threads import threads_from_environment
 from unrolled.train.world import current as current_world
 
 EXIT_BAD_INPUT = 2
@@ -59,6 +60,9 @@ def _demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unrolled", description="Recurrent networks written from their equations, checked against PyTorch.")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="compute threads, after any command (default: 2 where two cores are free, decided at "
+                             "every layer call; also UNROLLED_NUM_THREADS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="seed 003's LSTM step, a gradient check, and RNN/GRU/LSTM on a memory task")
     demo.add_argument("--delay", type=int, default=6, help="how many steps back the target bit lies (default 6)")
@@ -80,7 +84,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = None
     try:
-        _processes()
+        threads, argv = _threads_flag(argv)
+        _processes(threads)
         parser = build_parser()
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
@@ -117,31 +122,37 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
-def _processes() -> None:
-    """Under ``mpiexec -n K``: the main process says so; the others print nothing to stdout (one
-    console, one progress bar); each holds its compute threads to its share of the cores
-    (``UNROLLED_NUM_THREADS``, default cores / processes on this host)."""
+def _threads_flag(argv):
+    """``--threads N`` anywhere on the command line (every command takes it): (N or None, the rest)."""
+    flag = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    flag.add_argument("--threads", type=str, default=None)
+    known, rest = flag.parse_known_args(argv)
+    if known.threads is None:
+        return None, argv
+    if not known.threads.isdigit() or int(known.threads) < 1:
+        raise ValueError(f"--threads {known.threads} is invalid; give a whole number of compute threads >= 1")
+    return int(known.threads), rest
+
+
+def _processes(threads: int | None = None) -> None:
+    """The compute threads: ``--threads N``, else ``UNROLLED_NUM_THREADS``, else the library's own
+    choice at every layer call from the cores free (``unrolled.fast.threads``). Under ``mpiexec
+    -n K``: the main process says so; the others print nothing to stdout (one console, one
+    progress bar); each holds its compute threads to its share of the cores (default cores /
+    processes on this host)."""
     world = current_world()
+    threads = threads or threads_from_environment()
     if world.size == 1:
-        if os.environ.get("UNROLLED_NUM_THREADS"):
-            set_num_threads(_threads_from_environment())
+        if threads:
+            set_num_threads(threads)
         return
     local = int(os.environ.get("MPI_LOCALNRANKS", world.size))  # processes on this host (Hydra sets it)
-    threads = _threads_from_environment() or max(1, (os.cpu_count() or 1) // local)
+    threads = threads or max(1, (os.cpu_count() or 1) // local)
     set_num_threads(threads)
     if world.is_main:
         print(f"unrolled: {world.size} processes (MPI), {threads} compute thread(s) each", flush=True)
     else:
         _stdout_to_devnull()
-
-
-def _threads_from_environment() -> int | None:
-    value = os.environ.get("UNROLLED_NUM_THREADS", "")
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"UNROLLED_NUM_THREADS={value!r} is invalid; set a whole number of threads >= 1")
-    return int(value)
 
 
 def _stdout_to_devnull() -> None:

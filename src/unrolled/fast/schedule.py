@@ -20,13 +20,12 @@ processed, which is time ``t = k`` going forward and ``t = T-1-k`` in reverse.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
 
 from unrolled.fast import threads
-from unrolled.fast.kernels import _blas, loops, packed
+from unrolled.fast.kernels import loops, packed
 from unrolled.fast.workspace import Workspace
 from unrolled.nn.loop import by_time
 
@@ -116,7 +115,7 @@ def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None, alone=
     GH, H = params[1].shape
     pack = Packing.of(mask, T, B)
     wide = not alone and threads.wide(B, pack.starts[-1] * GH * (D + H))
-    with _blas.one_thread() if wide else nullcontext():
+    with threads.held(wide or alone):
         return _forward_fast(cell, x, params, h0, c0, pack, reverse, keep, wide, work or Workspace(), out)
 
 
@@ -172,7 +171,7 @@ def backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work=None):
 
     Parameter gradients are added into ``grads`` = (dW_ih, dW_hh, db_ih, db_hh).
     """
-    with _blas.one_thread() if saved[-1] else nullcontext():
+    with threads.held(saved[-1]):
         return _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work or Workspace())
 
 

@@ -15,6 +15,14 @@ a recurrent layer does not start beside a worker that the layer before it woke (
 character LM of ``bench/lm_torch_reference.py`` that is what let a batch of 32 split).
 ``THREADS = 1`` turns the split off.
 
+Who decides: by default the library, at every layer call -- two threads where the work is wide
+enough and two cores are free (``cores.free``: another program keeping a core busy makes a
+split wait at every product for that core), else one, with BLAS held to one thread too (its
+second thread would wait for the same busy core). ``set_threads(n)`` (``unrolled.set_num_threads``),
+the environment variable ``UNROLLED_NUM_THREADS`` or the CLI's ``--threads`` fix the count
+instead; ``set_threads(None)`` gives the choice back. No pool of ours spins: our one extra thread
+sleeps on a queue between jobs.
+
 The two directions of a bidirectional layer never interact either: ``pair`` runs one on each
 thread (``PAIR``), each whole -- its time loop and its products, on one core with BLAS held to
 one thread -- so the threads meet once per layer, not at every product, and a narrow batch,
@@ -28,9 +36,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from contextlib import nullcontext
+
+from unrolled.fast import cores
 from unrolled.fast.kernels import _blas
 
-THREADS = min(2, os.cpu_count() or 1)
+THREADS = min(2, os.cpu_count() or 1)  # the most threads a layer uses (set_threads lowers it)
 MIN_ROWS = 2  # batch rows per thread below which one thread runs the whole batch faster
 MIN_WORK = 1 << 23  # multiply-adds below which handing half to the other thread does not pay
 PAIR = True  # the two directions of a layer, one on each thread, where their work is MIN_WORK or more
@@ -38,28 +49,61 @@ PAIR = True  # the two directions of a layer, one on each thread, where their wo
 _pool: ThreadPoolExecutor | None = None
 
 
-def set_threads(n: int) -> None:
-    """Use ``n`` compute threads: 1 runs every loop and product on one core, with NumPy's BLAS
-    held to one thread for good (K processes on one host: each its share of the cores); 2 (at
-    most, the most this module uses) splits wide batches and pairs directions as above."""
-    global THREADS
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads={n!r} is invalid; use a whole number >= 1")
-    THREADS = min(2, n)
-    if THREADS == 1 and _blas.CAN_HOLD:
-        _blas.set_threads(1)
+FREE_ENOUGH = 0.3  # a core counts as free when other programs use less than this share of it
+ENVIRONMENT = "UNROLLED_NUM_THREADS"
+_chosen: int | None = None  # a count fixed by set_threads or the environment; None: follow the free cores
+
+
+def set_threads(n: int | None) -> None:
+    """Use ``n`` compute threads from now on, whatever the load: 1 runs every loop and product on
+    one core, with NumPy's BLAS held to one thread for good (K processes on one host: each its
+    share of the cores); 2 (the most this module uses) splits wide batches and pairs directions
+    as above. None (the default) decides at every layer call from the cores free."""
+    global THREADS, _chosen
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"threads={n!r} is invalid; use a whole number >= 1, or None to follow the free cores")
+    _chosen = n
+    THREADS = min(2, os.cpu_count() or 1) if n is None else min(2, n)
+    if _blas.CAN_HOLD:
+        _blas.set_threads(1 if THREADS == 1 else _blas.DEFAULT)  # 2 or None: BLAS's own count back
+
+
+def threads_from_environment() -> int | None:
+    """The count ``UNROLLED_NUM_THREADS`` fixes (None: unset), or ValueError naming the fix."""
+    value = os.environ.get(ENVIRONMENT, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENVIRONMENT}={value!r} is invalid; set a whole number of threads >= 1, or unset it")
+    return int(value)
+
+
+def threads_now() -> int:
+    """How many threads a layer called now uses: the count fixed by ``set_threads``, else 2 when
+    two cores are free (``cores.free``) and 1 when another program holds one."""
+    if _chosen is not None or THREADS < 2:
+        return THREADS
+    return THREADS if cores.free() >= THREADS - FREE_ENOUGH else 1
 
 
 def wide(rows: int, work: float) -> bool:
     """Does a job of ``rows`` independent rows and ``work`` multiply-adds in all run on our two
     threads (``over_rows``)?"""
-    return THREADS >= 2 and _blas.CAN_HOLD and rows >= 2 * MIN_ROWS and work >= MIN_WORK
+    return _blas.CAN_HOLD and rows >= 2 * MIN_ROWS and work >= MIN_WORK and threads_now() >= 2
 
 
 def apart(work: float) -> bool:
     """Do two independent jobs of ``work`` multiply-adds in all run one on each of our two
     threads (``pair``)?"""
-    return PAIR and THREADS >= 2 and _blas.CAN_HOLD and work >= MIN_WORK
+    return PAIR and _blas.CAN_HOLD and work >= MIN_WORK and threads_now() >= 2
+
+
+def held(split: bool):
+    """The BLAS setting for one layer call: held to one thread when the call splits over our
+    threads (``split``) or when one core is all we have now; else BLAS's own threads."""
+    if _blas.CAN_HOLD and (split or threads_now() < 2):
+        return _blas.one_thread()
+    return nullcontext()
 
 
 def _submit(job, *args):
@@ -98,10 +142,9 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` (2-D) for the other layers of a model (``parts.Linear``): split by rows over our
     two threads with BLAS held to one thread, as the recurrent layers' products are, so that no
     two-thread BLAS call leaves OpenBLAS's worker spinning beside the next recurrent layer."""
-    if not wide(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1]):
-        return a @ b
-    with _blas.one_thread():
-        return matmul(a, b)
+    split = wide(a.shape[0], a.shape[0] * a.shape[1] * b.shape[1])
+    with held(split):
+        return matmul(a, b) if split else a @ b
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -115,3 +158,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
 
     over_rows(rows, a.shape[0])
     return out
+
+
+try:
+    if threads_from_environment() is not None:
+        set_threads(threads_from_environment())
+except ValueError:
+    pass  # not at import: the CLI says it in one line (cli._processes), and set_threads(n) overrides it

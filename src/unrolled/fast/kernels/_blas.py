@@ -42,6 +42,7 @@ def _find():
 
 _get_threads, _set_threads = _find()
 CAN_HOLD = _set_threads is not None  # can one_thread() hold BLAS to one thread?
+DEFAULT = _get_threads() if CAN_HOLD else None  # BLAS's own count, before anything here changed it
 
 
 @contextlib.contextmanager
