@@ -4,8 +4,10 @@ The product is taken one of two ways (``how``): ``SMALL``, the kernels' own ``ma
 (tiny steps, where any call costs more than it saves); ``PACKED``, the register-tiled product
 on weights packed once per call (``packed.gemm``).
 
-One loop serves every cell: ``code`` picks the cell's step (numba caches neither closures nor
-functions passed as arguments, so the choice is a branch, not a parameter).
+One loop serves every cell: ``code`` picks the cell's step and ``how`` the product, as branches
+on constants of the compiled loop (``_make``): numba caches neither functions passed as arguments
+nor closures over compiled functions, but it does cache a closure over plain numbers, and it
+compiles only the branch those numbers take.
 
 Rows whose sequence has ended (or, in reverse, not yet begun) cost nothing: the batch comes
 sorted by length, longest first (``unrolled.fast.schedule``), so the rows running at time ``t``
@@ -28,36 +30,6 @@ LSTM, GRU, RNN = 0, 1, 2
 SMALL, PACKED = 0, 1
 
 
-@njit(**JIT)
-def _product(A, M, P, out, lo, hi, how):
-    """out[lo:hi] = A[lo:hi] @ M; P is M packed (``packed.pack``) when how is PACKED."""
-    if how == PACKED:
-        packed.gemm(A, P, out, lo, hi)
-    else:
-        matmul_into(A, M, out, lo, hi)
-
-
-@njit(**JIT)
-def _forward_step(code, xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi):
-    if code == LSTM:
-        lstm.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
-    elif code == GRU:
-        gru.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
-    else:
-        rnn.forward_step(xw, hw, b, h_prev, c_prev, h, c, cache, flag, lo, hi)
-
-
-@njit(**JIT)
-def _backward_step(code, dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi):
-    if code == LSTM:
-        lstm.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
-    elif code == GRU:
-        gru.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
-    else:
-        rnn.backward_step(dh_rec, dh_carry, dy, dc, cache, h, h_prev, c_prev, da, da_h, flag, lo, hi)
-
-
-@njit(**JIT)
 def forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, reverse, keep, flag, lo, hi,
                  how):
     """xw (N, GH) packed by time; W_hhT (H, GH) and P, its packed form; hs / cs (T+1, B, H), the
@@ -68,47 +40,92 @@ def forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts,
     A row's state is written only while it runs: in reverse a row starts from hs[0] at the step
     where it begins (its state is copied there once), and going forward a row that has ended
     has its last state copied once to hs[T], so that hs[T] holds every row's final state."""
-    T = counts.shape[0]
-    hw = np.empty((hs.shape[1], xw.shape[1]), dtype=xw.dtype)
-    before = counts[T - 1] if reverse else counts[0]  # rows running at the previous step
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        n, k = counts[t], starts[t]
-        for r in range(max(lo, before), min(hi, n)):  # (reverse) rows that begin here start from hs[0]
-            hs[s, r] = hs[0, r]
-            if code == LSTM:
-                cs[s, r] = cs[0, r]
-        for r in range(max(lo, n), min(hi, before)):  # (forward) rows that ended at the last step
-            hs[T, r] = hs[s, r]
-            if code == LSTM:
-                cs[T, r] = cs[s, r]
-        before = n
-        run = min(hi, n)  # rows lo:run take the step
-        if lo < run:
-            _product(hs[s], W_hhT, P, hw, lo, run, how)  # (B, GH): the recurrent product
-            kc = k if keep else 0
-            _forward_step(code, xw[k:k + n], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[kc:kc + n], flag,
-                          lo, run)
-            for r in range(lo, run):
-                y[t, order[r]] = hs[s + 1, r]
+    _loops(code, how)[0](xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, reverse, keep, flag, lo, hi)
 
 
-@njit(**JIT)
 def backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag,
                   lo, hi, how):
     """BPTT for ``forward_loop``: dy, cache, da and da_h (N, .) packed by time; W_hh (GH, H) and
     P, its packed form; dh_rec, dh_carry, dc (B, H), rows sorted. A row that does not run at a
     step passes its gradient straight through: dh_rec, dh_carry and dc stay as they are (their
     sum is the reference loop's dh)."""
-    T = counts.shape[0]
-    for s in range(T - 1, -1, -1):
-        t = T - 1 - s if reverse else s
-        n, k = counts[t], starts[t]
-        run = min(hi, n)
-        if lo < run:
-            _backward_step(code, dh_rec, dh_carry, dy[k:k + n], dc, cache[k:k + n], hs[s + 1], hs[s], cs[s],
-                           da[k:k + n], da_h[k:k + n], flag, lo, run)
-            _product(da_h[k:k + n], W_hh, P, dh_rec, lo, run, how)  # (B, H): back through the recurrent product
+    _loops(code, how)[1](dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag,
+                         lo, hi)
+
+
+_MADE: dict = {}
+
+
+def _loops(code: int, how: int):
+    """The compiled (forward, backward) loops of one cell and one way of taking the product.
+
+    ``code`` and ``how`` are constants inside them, so numba drops the branches of the other
+    cells and the other product before compiling: a program that trains an LSTM with the small
+    product compiles neither the GRU's nor the RNN's step nor the register-tiled product (the
+    largest compile: ``python bench/first_run.py``). Each specialisation is cached on disk apart.
+    """
+    if (code, how) not in _MADE:
+        _MADE[code, how] = _make(code, how)
+    return _MADE[code, how]
+
+
+def _make(code: int, how: int):
+    @njit(**JIT)
+    def forward(xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, reverse, keep, flag, lo, hi):
+        T = counts.shape[0]
+        hw = np.empty((hs.shape[1], xw.shape[1]), dtype=xw.dtype)
+        before = counts[T - 1] if reverse else counts[0]  # rows running at the previous step
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            n, k = counts[t], starts[t]
+            for r in range(max(lo, before), min(hi, n)):  # (reverse) rows that begin here start from hs[0]
+                hs[s, r] = hs[0, r]
+                if code == LSTM:
+                    cs[s, r] = cs[0, r]
+            for r in range(max(lo, n), min(hi, before)):  # (forward) rows that ended at the last step
+                hs[T, r] = hs[s, r]
+                if code == LSTM:
+                    cs[T, r] = cs[s, r]
+            before = n
+            run = min(hi, n)  # rows lo:run take the step
+            if lo < run:
+                if how == PACKED:  # (B, GH): the recurrent product
+                    packed.gemm(hs[s], P, hw, lo, run)
+                else:
+                    matmul_into(hs[s], W_hhT, hw, lo, run)
+                kc = k if keep else 0
+                args = (xw[k:k + n], hw, b, hs[s], cs[s], hs[s + 1], cs[s + 1], cache[kc:kc + n], flag, lo, run)
+                if code == LSTM:
+                    lstm.forward_step(*args)
+                elif code == GRU:
+                    gru.forward_step(*args)
+                else:
+                    rnn.forward_step(*args)
+                for r in range(lo, run):
+                    y[t, order[r]] = hs[s + 1, r]
+
+    @njit(**JIT)
+    def backward(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag, lo, hi):
+        T = counts.shape[0]
+        for s in range(T - 1, -1, -1):
+            t = T - 1 - s if reverse else s
+            n, k = counts[t], starts[t]
+            run = min(hi, n)
+            if lo < run:
+                args = (dh_rec, dh_carry, dy[k:k + n], dc, cache[k:k + n], hs[s + 1], hs[s], cs[s], da[k:k + n],
+                        da_h[k:k + n], flag, lo, run)
+                if code == LSTM:
+                    lstm.backward_step(*args)
+                elif code == GRU:
+                    gru.backward_step(*args)
+                else:
+                    rnn.backward_step(*args)
+                if how == PACKED:  # (B, H): back through the recurrent product
+                    packed.gemm(da_h[k:k + n], P, dh_rec, lo, run)
+                else:
+                    matmul_into(da_h[k:k + n], W_hh, dh_rec, lo, run)
+
+    return forward, backward
 
 
 @njit(**JIT)
