@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_explain_parser(sub)
     add_gradflow_parser(sub)
+    from unrolled.onnx.cli import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 
@@ -86,6 +89,7 @@ def main(argv=None) -> int:
     try:
         threads, argv = _threads_flag(argv)
         _processes(threads)
+        _say_when_compiling()
         parser = build_parser()
         args = parser.parse_args(argv)
         if not hasattr(args, "func"):
@@ -120,6 +124,29 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
         sys.stderr.flush()
         world.comm.Abort(code)
     return code
+
+
+def _say_when_compiling() -> None:
+    """On a terminal, one line when numba starts compiling a kernel: the first run on a machine
+    builds the fast path's kernels for its CPU (a few seconds, at first use, each cached on disk
+    for every later run), and a silent pause would look like a hang."""
+    if not sys.stderr.isatty():
+        return
+    from numba.core import event
+
+    class Notice(event.Listener):
+        said = False
+
+        def on_start(self, ev):
+            if not self.said:
+                self.said = True
+                print("unrolled: compiling the fast kernels for this machine (first run only; later runs read "
+                      "them from the cache)", file=sys.stderr, flush=True)
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", Notice())
 
 
 def _threads_flag(argv):

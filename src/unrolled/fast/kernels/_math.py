@@ -50,6 +50,15 @@ def sigmoid(a):
     return HALF * tanh(HALF * a) + HALF
 
 
+@njit(inline="always", **JIT)
+def copy_into(dst, src):
+    """dst[:] = src[:] for two 1-D arrays of one length, as a plain loop: numba compiles an array
+    assignment with its shape-mismatch message, string formatting and all, which took seconds of
+    a first run's compile (``python bench/first_run.py``)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
 @njit(**JIT)
 def matmul_into(A, M, out, lo, hi):
     """out[lo:hi] = A[lo:hi] @ M for small shapes: A (B, K), M (K, N) row-major, out (B, N).

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from unrolled.fast.kernels import gru, lstm, packed, rnn
-from unrolled.fast.kernels._math import JIT, matmul_into
+from unrolled.fast.kernels._math import JIT, copy_into, matmul_into
 
 LSTM, GRU, RNN = 0, 1, 2
 SMALL, PACKED = 0, 1
@@ -79,13 +79,13 @@ def _make(code: int, how: int):
             t = T - 1 - s if reverse else s
             n, k = counts[t], starts[t]
             for r in range(max(lo, before), min(hi, n)):  # (reverse) rows that begin here start from hs[0]
-                hs[s, r] = hs[0, r]
+                copy_into(hs[s, r], hs[0, r])
                 if code == LSTM:
-                    cs[s, r] = cs[0, r]
+                    copy_into(cs[s, r], cs[0, r])
             for r in range(max(lo, n), min(hi, before)):  # (forward) rows that ended at the last step
-                hs[T, r] = hs[s, r]
+                copy_into(hs[T, r], hs[s, r])
                 if code == LSTM:
-                    cs[T, r] = cs[s, r]
+                    copy_into(cs[T, r], cs[s, r])
             before = n
             run = min(hi, n)  # rows lo:run take the step
             if lo < run:
@@ -102,7 +102,7 @@ def _make(code: int, how: int):
                 else:
                     rnn.forward_step(*args)
                 for r in range(lo, run):
-                    y[t, order[r]] = hs[s + 1, r]
+                    copy_into(y[t, order[r]], hs[s + 1, r])
 
     @njit(**JIT)
     def backward(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag, lo, hi):

@@ -140,7 +140,9 @@ def gemm(A, P, out, lo, hi):
     """out[lo:hi] = A[lo:hi] @ M with P = pack(M): A (B, K), out (B, N), C-contiguous."""
     K, N = A.shape[1], out.shape[1]
     if K == 0:
-        out[lo:hi] = 0
+        for r in range(lo, hi):
+            for n in range(N):
+                out[r, n] = 0
         return
     edge = np.empty((MR, NR), dtype=out.dtype)  # the last panel's tile, when N is not a multiple of 16
     for p in range(P.shape[0]):
@@ -152,4 +154,6 @@ def gemm(A, P, out, lo, hi):
                 _tile(rows, A, r, P, p, out, r, n)
             else:
                 _tile(rows, A, r, P, p, edge, 0, 0)
-                out[r:r + rows, n:N] = edge[:rows, :width]
+                for i in range(rows):  # loops, not an array assignment: see _math.copy_into
+                    for j in range(width):
+                        out[r + i, n + j] = edge[i, j]
