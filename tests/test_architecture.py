@@ -24,8 +24,9 @@ ALLOWED = {
     "train": ("train", "nn", "files"),
     "tasks": ("tasks", "train", "nn", "files", "data"),
     "inside": ("inside", "tasks", "train", "nn", "files", "data"),
+    "onnx": ("onnx", "tasks", "nn", "files"),
     "demo": ("demo", "nn", "train"),
-    "cli": ("cli", "demo", "tasks", "inside", "train.world", "set_num_threads"),  # the world: one console, threads
+    "cli": ("cli", "demo", "tasks", "inside", "onnx", "train.world", "fast.threads", "set_num_threads"),  # the world: one console; threads
     "__init__": ("nn", "train", "tasks", "fast.threads"),  # unrolled.set_num_threads
 }
 

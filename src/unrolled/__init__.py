@@ -23,6 +23,7 @@ from unrolled.nn.layers import Dropout, Embedding, Linear, Sequential
 from unrolled.nn.losses import CrossEntropyLoss, MSELoss
 from unrolled.nn.module import Module
 from unrolled.nn.recurrent import GRU, LSTM, RNN, Recurrent
+from unrolled.nn.stream import GRUCell, LSTMCell, RNNCell, Stepper
 from unrolled.train.gradcheck import gradcheck
 from unrolled.fast.threads import set_threads as set_num_threads
 
