@@ -67,7 +67,7 @@ def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None, observe=Non
 
 def backward(cell, dy, dh_T, dc_T, cache, params, grads, work=None, observe=None):
     """BPTT for ``forward``: dy (T, B, H) -> dx (T, B, D), dh_0, dc_0; weight gradients add into
-    ``grads`` = (dW_ih, dW_hh, db_ih, db_hh), an entry None skips it."""
+    ``grads`` = (dW_ih, dW_hh, db_ih, db_hh, then the cell's ``extra_params``), an entry None skips it."""
     caches, mask, reverse = cache
     T = dy.shape[0]
     if mask is not None:
@@ -87,7 +87,7 @@ def backward(cell, dy, dh_T, dc_T, cache, params, grads, work=None, observe=None
         if dx is None:
             dx = np.zeros((T,) + dx_t.shape, dtype=dx_t.dtype)
         dx[t] = dx_t
-        for g, name in zip(grads, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+        for g, name in zip(grads, cell.param_names):
             if g is not None:
                 g += step_grads[name]  # eq. 7-8: the sum over t, one step at a time
         if observe is not None:

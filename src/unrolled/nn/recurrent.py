@@ -75,6 +75,7 @@ class Recurrent(Module):
                 shapes = [("weight_ih", (G * H, d_in)), ("weight_hh", (G * H, H))]
                 if self.bias:
                     shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                shapes += [(pname, (rows * H,)) for pname, rows in self.cell.extra_params]  # e.g. peepholes
                 for pname, shape in shapes:
                     value = self.rng.uniform(-k, k, size=shape).astype(self.dtype)
                     self._add_param(pname + sfx, value)
@@ -89,7 +90,7 @@ class Recurrent(Module):
 
     def _weights(self, store, layer, direction):
         sfx = self._suffix(layer, direction)
-        return tuple(store.get(n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        return tuple(store.get(n + sfx) for n in self.cell.param_names)
 
     def __repr__(self) -> str:
         extra = f", num_layers={self.num_layers}" if self.num_layers > 1 else ""
@@ -265,22 +266,28 @@ class RNN(Recurrent):
 class LSTM(Recurrent):
     """LSTM (seed 003): gates ``i, f, g, o`` stacked in that order in ``weight_ih_l*`` (4H, D).
 
-    ``state`` is ``(h, c)``. Same signature as ``torch.nn.LSTM`` (without ``proj_size``).
+    ``state`` is ``(h, c)``. Same signature as ``torch.nn.LSTM`` (without ``proj_size``);
+    ``peephole=True`` adds ONNX's peephole weights ``weight_peephole_l*`` (cell ``lstm_peephole``).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, residual=residual, dtype=dtype, seed=seed)
+                 dropout=0.0, bidirectional=False, *, peephole=False, residual=False, dtype=np.float32,
+                 seed=None):
+        super().__init__("lstm_peephole" if peephole else "lstm", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, residual=residual, dtype=dtype, seed=seed)
 
 
 class GRU(Recurrent):
-    """GRU in PyTorch's form: gates ``r, z, n`` stacked in that order in ``weight_ih_l*`` (3H, D)."""
+    """GRU in PyTorch's form: gates ``r, z, n`` stacked in that order in ``weight_ih_l*`` (3H, D).
+
+    ``reset_after=False`` applies the reset gate before the recurrent product, ``W_hn (r * h_prev)``
+    (cell ``gru_reset_before``, ONNX's default ``linear_before_reset=0``)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, residual=False, dtype=np.float32, seed=None):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, residual=residual, dtype=dtype, seed=seed)
+                 dropout=0.0, bidirectional=False, *, reset_after=True, residual=False, dtype=np.float32,
+                 seed=None):
+        super().__init__("gru" if reset_after else "gru_reset_before", input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, residual=residual, dtype=dtype, seed=seed)
 
 
 

@@ -16,6 +16,10 @@ records it, ``explain`` and the heatmaps label it, all from what it declares her
   (``h_prev`` always, ``c_prev`` with a cell state), ``pre_activations(x, values, params)``
   computes the pre-activations for every step at once; ``gates`` orders them for a trace,
   ``labels`` names each row of a trace, ``panels`` lists the heatmaps with their value ranges;
+* optionally ``extra_params``: parameters beyond the four, one vector of ``rows * H`` per layer
+  and direction, as ``(name, rows)`` (the peephole LSTM's ``("weight_peephole", 3)``); the
+  layer adds them after the biases, ``forward`` takes them after ``b_hh`` in that order and
+  ``backward``'s ``grads`` holds them under the same names (``param_names``);
 * optionally the fast path: ``kernel``, the ``(loop code, flag)`` of its compiled step in
   ``unrolled.fast.kernels.loops`` (numba takes no functions as arguments, so the compiled loop
   branches on a code), with ``cache_width`` and ``shared_da``. A cell without one runs on the
@@ -25,6 +29,7 @@ records it, ``explain`` and the heatmaps label it, all from what it declares her
 from __future__ import annotations
 
 SIGMOID, TANH, UNBOUNDED = (0.0, 1.0), (-1.0, 1.0), None  # a panel's value range
+PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # every cell's four, in forward's order
 
 
 class Cell:
@@ -42,6 +47,12 @@ class Cell:
     kernel: tuple | None = None  # (loop code, flag) in unrolled.fast.kernels.loops
     cache_width: int = 0  # the compiled step's cache per step, in units of H
     shared_da: bool = True  # the input and the recurrent pre-activations share one gradient
+    extra_params: tuple = ()  # (name, rows): a (rows * H,) vector per layer and direction
+
+    @property
+    def param_names(self) -> tuple:
+        """The names of one direction's parameters, in the order ``forward`` takes them."""
+        return PARAM_NAMES + tuple(name for name, _ in self.extra_params) if self.extra_params else PARAM_NAMES
 
     @property
     def has_cell_state(self) -> bool:
