@@ -135,7 +135,17 @@ def same_run(a, b):
     assert all(np.array_equal(za[k], zb[k]) for k in za.files)
 
 
-def test_ctrl_c_saves_at_the_step_boundary_and_resume_continues_exactly(verse, tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def ctrl_c():
+    """Python's own SIGINT handler for the test: a shell that starts the suite in the background
+    hands it SIGINT ignored, and the engine leaves a handler it did not expect alone."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_saves_at_the_step_boundary_and_resume_continues_exactly(verse, tmp_path, capsys, monkeypatch,
+                                                                        ctrl_c):
     assert train(verse, tmp_path / "whole") == 0
     step = engine.Trainer._step
 
