@@ -222,7 +222,7 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.parametrize("kw, fix", [
-    ({"level": "byte"}, "'char' or 'word'"),
+    ({"level": "byte"}, "'char', 'word' or 'spaced'"),
     ({"cell": "transformer"}, "'rnn', 'lstm' or 'gru'"),
     ({"dropout": 1.0}, "use a number in [0, 1)"),
     ({"hidden_size": 0}, "use a whole number >= 1"),

@@ -60,9 +60,26 @@ def test_higher_orders_fit_a_repetitive_text_better():
     assert ppl[0] > ppl[1] > ppl[2]
 
 
+def test_a_5gram_over_a_large_vocabulary_fits_in_64_bit_keys():
+    """Base-V keys of 5-grams over V = 20,000 would need 20,000^5 > 2^63 values; the keys built
+    on the (k-1)-gram's index stay below L V."""
+    rng = np.random.default_rng(1)
+    V = 20_000
+    ids = rng.integers(0, 50, 3000) * 397 % V  # 50 distinct ids spread over [0, V)
+    m = KneserNey(5).fit(ids, vocab_size=V)
+    for context in ([], ids[:4], ids[100:104], [V - 1, 3, V - 2, 7]):
+        p = m.distribution(context)
+        assert abs(p.sum() - 1) < 1e-9 and np.all(p > 0)
+    seq = np.concatenate([ids[:40], [V - 1, 5], ids[40:60]])  # with two ids never seen in training
+    lp = m.logprobs(seq, start=0)
+    np.testing.assert_allclose(lp, [np.log(m.distribution(seq[:t])[seq[t]]) for t in range(len(seq))], rtol=1e-12)
+
+
 def test_bad_input():
-    with pytest.raises(ValueError, match="overflows 64-bit"):
-        KneserNey(5).fit([0, 1, 2, 3, 4], vocab_size=20000)
+    with pytest.raises(ValueError, match="overflow 64-bit"):
+        KneserNey(2).fit(np.zeros(2, np.int64), vocab_size=2**62)
+    with pytest.raises(ValueError, match="order=17 is more than MAX_ORDER = 16"):
+        KneserNey(17)
     with pytest.raises(ValueError, match=r"\[0, V=3\)"):
         KneserNey(2).fit([0, 1, 3], vocab_size=3)
     with pytest.raises(ValueError, match="call fit"):

@@ -93,6 +93,6 @@ def test_command_reports_a_bad_file(tmp_path, capsys):
 def test_unfitted_model_says_fit_first():
     with pytest.raises(ValueError, match="call fit"):
         NGramModel().sample()
-    with pytest.raises(ValueError, match="'char' or 'word'"):
+    with pytest.raises(ValueError, match="'char', 'word' or 'spaced'"):
         NGramModel("byte").fit("abc")
     assert isinstance(KneserNey(2).fit([0, 1], 2).step([1], None)[1], np.ndarray)

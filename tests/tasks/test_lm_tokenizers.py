@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from unrolled.tasks.lm.tokenizers import UNK, CharTokenizer, WordTokenizer, tokenizer_from_dict
+from unrolled.tasks.lm.tokenizers import EOS, UNK, CharTokenizer, SpacedTokenizer, WordTokenizer, tokenizer_from_dict
 
 TEXT = ("Ber.\nWho's there?\n\nFran.\nNay, answer me: stand, and unfold yourself.\n\n"
         "[Enter Horatio and Marcellus.]\n\nHor.\n'Tis now struck twelve; o'er the joint-labourer's day--\n"
@@ -59,7 +59,7 @@ def test_word_cut_off_and_unk():
     assert tok.decode(tok.encode("the cat and the emu")) == "the <unk> and the <unk>"
 
 
-@pytest.mark.parametrize("cls", [CharTokenizer, WordTokenizer])
+@pytest.mark.parametrize("cls", [CharTokenizer, WordTokenizer, SpacedTokenizer])
 def test_saved_as_json_and_back(cls):
     tok = cls(min_freq=1).fit(TEXT)
     again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
@@ -90,3 +90,17 @@ def test_bundled_word_vocabulary_size():
     tok = WordTokenizer().fit(c.train)  # min_freq=3
     assert tok.vocab_size == 13_083  # as documented in WordTokenizer and DATA.md
     assert (tok.encode(c.test) == 0).mean() == pytest.approx(0.054, abs=0.001)
+
+
+def test_spaced_tokens_are_what_spaces_separate_and_each_line_ends_with_eos():
+    """The Penn Treebank's preparation: tokens as given (``n't``, ``$``, ``<unk>``, ``1\\/2`` kept
+    whole), one ``<eos>`` per line break, so a perplexity per token counts sentence ends."""
+    text = " the company said it 's <unk> n't $ N 1\\/2 \n mr. <unk> said \n"
+    tok = SpacedTokenizer().fit(text)
+    assert tok.split(text) == ["the", "company", "said", "it", "'s", "<unk>", "n't", "$", "N", "1\\/2", EOS,
+                               "mr.", "<unk>", "said", EOS]
+    assert tok.vocab_[:4] == [UNK, EOS, "said", "$"]  # <unk> is id 0 and no other token; then by count
+    assert tok.vocab_size == 12 and tok.min_freq == 1
+    assert tok.decode(tok.encode(text)) == "the company said it 's <unk> n't $ N 1\\/2\nmr. <unk> said\n"
+    assert tok.split("a b") == ["a", "b"]  # a last line without its line break: no <eos>
+    assert tok.decode(tok.encode("\n\nsaid")) == "\n\nsaid"

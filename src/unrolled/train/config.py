@@ -35,6 +35,7 @@ class TrainConfig:
     schedule: str | None = None        # None | "step" | "exponential": lr decay once per epoch
     gamma: float = 0.5                 # the schedule's decay factor
     step_size: int = 10                # epochs between decays for schedule="step"
+    decay_after: int = 0               # epochs whose end leaves the rate alone before the schedule starts (Zaremba et al.: 4, 6)
     patience: int | None = 5           # stop after this many epochs without a better val loss
     min_delta: float = 0.0             # how much lower counts as better
     monitor: str = "val_loss"          # the epoch row's column that picks the best epoch and stops early
@@ -70,6 +71,7 @@ _CHECKS = {
     "schedule": (None, (None, "step", "exponential")),
     "gamma": (fraction(0, 1, closed_low=False, closed_high=True, example=0.5), None),
     "step_size": (whole(), None),
+    "decay_after": (whole(0), None),
     "patience": (whole(none="for no early stopping"), None),
     "min_delta": (nonnegative(), None),
     "monitor": (text(), None),

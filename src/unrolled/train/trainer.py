@@ -134,10 +134,7 @@ class Trainer:
         else:
             kind = optim.Adam if c.optimizer == "adam" else optim.AdamW
             self.optimizer = kind(model, lr=c.lr, weight_decay=c.weight_decay)
-        self.scheduler = {None: None,
-                          "step": lambda: optim.StepLR(self.optimizer, c.step_size, c.gamma),
-                          "exponential": lambda: optim.ExponentialLR(self.optimizer, c.gamma)}[c.schedule]
-        self.scheduler = self.scheduler() if self.scheduler else None
+        self.scheduler = optim.scheduler_for(self.optimizer, c)
         self.world = check_world(SingleProcess() if world is None else world)
         self.hooks = [check_hook(h) for h in hooks]
         if self.world.size > 1:  # data parallelism's one gradient sync, before any other hook sees them

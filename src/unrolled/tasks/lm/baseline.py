@@ -11,18 +11,20 @@ import numpy as np
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.corpus import Corpus, load_corpus
 from unrolled.tasks.lm.ngram import KneserNey
-from unrolled.tasks.lm.tokenizers import CharTokenizer, WordTokenizer
+from unrolled.tasks.lm.tokenizers import TOKENIZERS
 
-DEFAULT_ORDER = {"char": 7, "word": 3}  # char: best validation bpc of orders 2..9 within 0.001; word: trigram
-DEFAULT_MIN_FREQ = {"char": 1, "word": 3}  # word: V = 13,083 on the bundled training split
+# char: best validation bpc of orders 2..9 within 0.001; word: trigram; spaced: the Penn Treebank's
+# published Kneser-Ney 5-gram (Mikolov 2011)
+DEFAULT_ORDER = {"char": 7, "word": 3, "spaced": 5}
+# word: V = 13,083 on the bundled training split; spaced: the corpus's own vocabulary (the PTB's 10,000)
+DEFAULT_MIN_FREQ = {"char": 1, "word": 3, "spaced": 1}
 
 
 def make_tokenizer(level: str, min_freq=None):
-    """``CharTokenizer`` or ``WordTokenizer`` by name, with the level's default cut-off."""
-    if level not in DEFAULT_MIN_FREQ:
-        raise ValueError(f"level={level!r}; use 'char' or 'word'")
-    cls = CharTokenizer if level == "char" else WordTokenizer
-    return cls(min_freq=DEFAULT_MIN_FREQ[level] if min_freq is None else min_freq)
+    """The tokenizer of a level (``TOKENIZERS``), with the level's default cut-off."""
+    if level not in TOKENIZERS:
+        raise ValueError(f"level={level!r}; use 'char', 'word' or 'spaced'")
+    return TOKENIZERS[level](min_freq=DEFAULT_MIN_FREQ[level] if min_freq is None else min_freq)
 
 
 class NGramModel:
@@ -75,13 +77,15 @@ class NGramModel:
         return sorted(scored, key=lambda item: -item[1])
 
 
-def evaluate_ngram(text=None, level="char", orders=None, min_freq=None, *, tokenizer=None) -> list[dict]:
+def evaluate_ngram(text=None, level=None, orders=None, min_freq=None, *, tokenizer=None) -> list[dict]:
     """Fit n-gram models of each order on the train split of ``text`` (a ``Corpus``, a path, or
     None: the bundled Shakespeare) and measure validation and test: one dict per order with
     ``bits_per_token``, ``perplexity`` and ``bits_per_char`` (total bits over the split's
-    characters) per split. ``tokenizer``: one already fitted on that train split (a recurrent
-    model's, so that both share the vocabulary without fitting it twice)."""
+    characters) per split. ``level`` None: the corpus's own (``Corpus.level``), else characters.
+    ``tokenizer``: one already fitted on that train split (a recurrent model's, so that both
+    share the vocabulary without fitting it twice)."""
     corpus: Corpus = text if isinstance(text, Corpus) else load_corpus(text)
+    level = level or corpus.level or "char"
     orders = [DEFAULT_ORDER.get(level, 3)] if orders is None else list(orders)
     tok = make_tokenizer(level, min_freq).fit(corpus.train) if tokenizer is None else tokenizer
     train = tok.encode(corpus.train)

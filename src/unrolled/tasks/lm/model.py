@@ -2,8 +2,12 @@
 (``network.py``) with stateful truncated BPTT (Zaremba, Sutskever and Vinyals, 2014)
 on the shared engine: the training text becomes B parallel streams (``batching``), each step
 reads the next T tokens of every stream, and the final state of one segment is the initial state
-of the next -- passed as a value, so backpropagation stops at the segment boundary. It then
-samples, scores and ranks text through :mod:`unrolled.tasks.lm.sampling`'s next-token interface.
+of the next -- passed as a value, so backpropagation stops at the segment boundary. Training and
+validation go through the decoder fused with the loss (``RecurrentLM.forward_loss``), which never
+forms the (T, B, V) logits. The learning rate may stay put for ``lr_decay_after`` epochs before
+``lr_decay`` acts, and ``init_range`` draws every parameter from U(-a, a): Zaremba et al.'s recipe
+(``presets.py``). It then samples, scores and ranks text through
+:mod:`unrolled.tasks.lm.sampling`'s next-token interface.
 """
 
 from __future__ import annotations
@@ -18,19 +22,18 @@ import numpy as np
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.world import current as current_world, shard_rows, sum_over
-from unrolled.train.hyperparams import Hyper, whole
-from unrolled.nn.losses import CrossEntropyLoss
+from unrolled.train.hyperparams import Hyper, positive, whole
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
 from unrolled.tasks.lm.corpus import Corpus, load_corpus, shakespeare, split_text
 from unrolled.tasks.lm.network import RecurrentLM
-from unrolled.tasks.lm.tokenizers import tokenizer_from_dict
+from unrolled.tasks.lm.tokenizers import TOKENIZERS, tokenizer_from_dict
 
 CONTEXT = "\n"  # what every scored or sampled text follows: the start of a line
 INSIDE_TEXT = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
                "The slings and arrows of outrageous fortune,\n")  # what unrolled explain reads by default
-EVAL_CHUNK = 256  # steps per forward when scoring: bounds the (T, B, V) logits held at once
+EVAL_CHUNK = 256  # steps per forward when scoring: bounds what one forward holds (token_logprobs: (T, B, V) logits)
 
 
 def _state_to_json(state):
@@ -76,7 +79,8 @@ class LanguageModel(TaskEstimator):
     positional = ("level", "cell")
     _dropout_outside_stack = True  # on the embeddings and before the decoder too
     hyperparams = {
-        "level": Hyper("char", "tokens: characters or words", choices=("char", "word")),
+        "level": Hyper("char", "tokens: characters, words, or a pre-tokenized text's spaced tokens with <eos> at "
+                               "each line end (the Penn Treebank's)", choices=tuple(TOKENIZERS)),
         **network_hyperparams("lstm", 256, 2, 0.2,
                               why_hidden=": Karpathy's char-rnn scale that still trains on 2 cores",
                               why_dropout=" on embeddings, between layers and before the output layer "
@@ -91,7 +95,13 @@ class LanguageModel(TaskEstimator):
                                why_clip=" (Zaremba et al.'s 5)",
                                why_patience=" (an epoch is eval_every steps when set)"),
         "min_freq": Hyper(None, "rarer training tokens become <unk> (None: 1 for chars, 3 for words, "
-                                "V = 13,083 on Shakespeare)", whole(none="for the level's default")),
+                                "V = 13,083 on Shakespeare; 1 for spaced)", whole(none="for the level's default")),
+        "init_range": Hyper(None, "draw every parameter from U(-a, a), as Zaremba et al. (0.1 small, 0.05 medium); "
+                                  "None: each layer's own initialisation (PyTorch's)",
+                            positive(none="for each layer's own initialisation", example=0.1), type=float),
+        "lr_decay_after": Hyper(0, "epochs at the initial learning rate before lr_decay acts after each further "
+                                   "epoch (Zaremba et al.: 4 small, 6 medium; an epoch is eval_every steps when set)",
+                                whole(0)),
         "eval_batch_size": Hyper(16, "streams when evaluating a split (1 = one exact sequential pass)", whole()),
         "dtype": Hyper(np.float32, "float32 trains twice as fast as float64 at the same perplexity", _float_dtype,
                        flag=None),
@@ -120,10 +130,12 @@ class LanguageModel(TaskEstimator):
                          f"bundled Shakespeare), got {type(data).__name__}")
 
     # -- training -----------------------------------------------------------------------------------
-    def fit(self, data=None, *, resume=False, log=None) -> "LanguageModel":
+    def fit(self, data=None, *, resume=False, log=None, hooks=()) -> "LanguageModel":
         """Train on ``data`` (see the class docstring) with stateful truncated BPTT; validation
         loss, perplexity and bits per character after every epoch. ``resume=True`` continues the
-        run saved in ``checkpoint_dir`` (its parameters checked first: ``check_resume``). Returns self."""
+        run saved in ``checkpoint_dir`` (its parameters checked first: ``check_resume``). ``hooks``
+        go to the engine (``unrolled.train.hooks``: probes, a twin model stepped beside this one).
+        Returns self."""
         if resume:
             self.check_resume()
         self.check_params()
@@ -138,7 +150,6 @@ class LanguageModel(TaskEstimator):
         self.tokenizer_, self.vocab_size_ = tok, tok.vocab_size
         self.net_ = self._build_network()
         val_ids, val_chars = tok.encode(corpus.validation), len(corpus.validation)
-        loss_fn = CrossEntropyLoss()
         carried = {"state": None}  # the final hidden state of the last segment trained on
         timing = {"validate": 0.0, "tokens": 0}
 
@@ -156,10 +167,10 @@ class LanguageModel(TaskEstimator):
                 trainer.share = world.size * len(streams) / self.batch_size  # AverageGradients weighs by it
             if k == 0:
                 carried["state"] = None  # the streams start afresh: zero state
-            logits, state = self.net_.forward(x, carried["state"])  # (T, B, V)
+            # the decoder fused with the loss: the (T, B, V) logits are never formed
+            loss, state = self.net_.forward_loss(x, y, carried["state"])
             carried["state"] = state  # a value only: the next segment starts from it, no gradient returns
-            loss = loss_fn.forward(logits, y)
-            self.net_.backward(loss_fn.backward())
+            self.net_.backward_loss()
             timing["tokens"] += y.size
             return loss
 
@@ -170,9 +181,10 @@ class LanguageModel(TaskEstimator):
             return result
 
         # The streams stay in order; with eval_every an epoch may end mid-pass and the next continue there.
-        config = self.train_config(shuffle=False, eval_every=self.eval_every or n)
+        config = self.train_config(shuffle=False, eval_every=self.eval_every or n, decay_after=self.lr_decay_after,
+                                   tokens_per_step=self.seq_len * self.batch_size)
         trainer = self.make_trainer(
-            self.net_, config, data={"train_characters": len(corpus.train)}, log=log,
+            self.net_, config, data={"train_characters": len(corpus.train)}, log=log, hooks=hooks,
             extra_state=lambda: {"state": _state_to_json(carried["state"])},
             load_extra_state=lambda s: carried.update(state=_state_from_json(s["state"], self.dtype)))
         t0 = time.perf_counter()
@@ -201,9 +213,8 @@ class LanguageModel(TaskEstimator):
             x, y = x[:, streams], y[:, streams]  # (T, B_r)
             if y.size == 0:
                 break  # more processes than streams: this one has none
-            logits, state = self.net_.forward(x, state)  # (T, B_r, V)
-            logp = log_softmax(logits.astype(np.float64))
-            nats -= float(np.take_along_axis(logp, y[..., None], axis=-1).sum())
+            _, state = self.net_.forward_loss(x, y, state)  # fused: no (T, B_r, V) logits
+            nats += float(self.net_.output.nll.sum())  # (T B_r,) float64 nats of each token
             count += y.size
         if world is not None and world.size > 1:
             nats, count = sum_over(world, [nats, count])
@@ -325,7 +336,7 @@ class LanguageModel(TaskEstimator):
     # -- persistence (the base class saves parameters, learned state and the network) ---------------
     def _build_network(self):
         return RecurrentLM(self.cell, self.tokenizer_.vocab_size, self.embedding_dim, self.hidden_size,
-                           self.num_layers, self.dropout, dtype=self.dtype, seed=self.seed)
+                           self.num_layers, self.dropout, init_range=self.init_range, dtype=self.dtype, seed=self.seed)
 
     def _save_extra(self):
         return {}, {"tokenizer": self.tokenizer_.to_dict()}

@@ -20,8 +20,11 @@ and Goodman's three discounts per order, estimated from the counts-of-counts n_1
 ``modified=False`` uses the single discount ``D = Y`` for every count. Either way each
 ``P_k(. | h)`` sums to one over the vocabulary.
 
-Counts live in sorted arrays of int64 keys (an n-gram is a number in base V), so fitting is a few
-``np.unique`` calls and scoring a whole text is a few ``np.searchsorted`` per order.
+Counts live in sorted arrays of int64 keys, so fitting is a few ``np.unique`` calls and scoring a
+whole text is a few ``np.searchsorted`` per order. A k-gram's key is ``i * V + w``: ``w`` its last
+token and ``i`` the index of its first k - 1 tokens among the distinct (k-1)-grams of the training
+text (0 for k = 1), so keys stay below ``L * V`` at every order (L training tokens). Base-V keys
+would hold V^k values: with the Penn Treebank's V = 10,000 a 5-gram needs 10^20, beyond 64 bits.
 """
 
 from __future__ import annotations
@@ -31,19 +34,40 @@ import numpy as np
 from unrolled.nn.checks import check_positive_int
 
 _MAX_KEY = 2**63 - 1
+# The longest n-gram: far beyond where Kneser-Ney stops gaining (characters ~7-9, words ~5-6: the
+# longer n-grams of a corpus are almost all seen once), and each order is a pass over the text.
+MAX_ORDER = 16
+UNSEEN = -1  # the key (and index) of a k-gram never seen in training: no level holds it
 
 
-def max_order(V: int) -> int:
-    """The highest order whose n-gram keys (V^order values) fit in 64 bits; 0 if none does."""
-    return max((k for k in range(1, 64) if V**k <= _MAX_KEY), default=0)
+def _index_grams(ids: np.ndarray, V: int, order: int, known=None):
+    """The keys (module docstring) of every k-gram of ``ids``, k = 1..order.
 
-
-def _grams(ids: np.ndarray, V: int, k: int) -> np.ndarray:
-    """Keys of every k-gram of ids, (L - k + 1,): entry j encodes ids[j..j+k-1] in base V."""
-    g = ids.astype(np.int64)
-    for i in range(1, k):
-        g = g[:-1] * V + ids[i:]  # append the next token as the lowest digit
-    return g
+    Returns ``(keys, index)``: ``keys[k - 1]`` (L - k + 1,) the key of the k-gram starting at each
+    position, and ``index[k - 1]`` its index among the sorted distinct keys. ``known`` None: those
+    distinct keys are this text's own (fitting; returned as a third value); else ``known[k - 1]``
+    (a fitted model's, k < order: the top order is no prefix, its index is not needed), and a
+    k-gram absent from them -- or whose prefix is -- gets ``UNSEEN``.
+    """
+    L = len(ids)
+    prefix = np.zeros(L, dtype=np.int64)  # the index of the empty history at every position
+    keys, index, distinct = [], [], []
+    for k in range(1, order + 1):
+        p = prefix[: L - k + 1]
+        key = np.where(p == UNSEEN, UNSEEN, p * V + ids[k - 1:])  # (L - k + 1,)
+        keys.append(key)
+        if known is None:
+            uniq, idx = np.unique(key, return_inverse=True)
+            distinct.append(uniq)
+        elif k <= len(known):  # a fitted model knows the k-grams that are prefixes: k < n
+            uniq = known[k - 1]
+            i = np.minimum(np.searchsorted(uniq, key), len(uniq) - 1)
+            idx = np.where((key != UNSEEN) & (uniq[i] == key), i, UNSEEN)
+        else:
+            break
+        index.append(idx.astype(np.int64))
+        prefix = index[-1]
+    return (keys, index) if known is not None else (keys, index, distinct)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -95,28 +119,33 @@ class KneserNey:
 
     def __init__(self, order=3, modified=True):
         self.order = check_positive_int(order, "order", "KneserNey")
+        if self.order > MAX_ORDER:
+            raise ValueError(f"KneserNey: order={order} is more than MAX_ORDER = {MAX_ORDER}; use a lower order "
+                             "(5 to 9 is where Kneser-Ney stops gaining)")
         self.modified = bool(modified)
         self.levels_: list[_Level] | None = None  # levels_[k - 1] holds order k
+        self.grams_: list[np.ndarray] | None = None  # grams_[k - 1]: the training k-grams' sorted keys, k < n
         self.vocab_size_: int | None = None
 
     def fit(self, ids, vocab_size):
         V = check_positive_int(vocab_size, "vocab_size", "KneserNey.fit")
         ids = self._check_ids(ids, V, "fit")
         n = self.order
-        if n > max_order(V):
-            raise ValueError(f"KneserNey: order={n} with V={V} overflows 64-bit n-gram keys; "
-                             f"use order <= {max_order(V)} or a smaller vocabulary")
         if len(ids) < n:
             raise ValueError(f"KneserNey.fit: {len(ids)} training tokens are fewer than order={n}; "
                              "use a lower order or more text")
-        keys, counts = np.unique(_grams(ids, V, n), return_counts=True)  # top order: plain counts
-        levels = [_Level(keys, counts, V, self.modified)]
+        if len(ids) * V > _MAX_KEY:
+            raise ValueError(f"KneserNey: {len(ids):,} training tokens with V={V:,} overflow 64-bit n-gram keys; "
+                             "use a smaller vocabulary or less text")
+        keys, index, distinct = _index_grams(ids, V, n)
+        levels = [_Level(*np.unique(keys[n - 1], return_counts=True), V, self.modified)]  # top order: counts
         for k in range(n - 1, 0, -1):
-            # continuation counts: distinct (k+1)-grams ending in each k-gram
-            wider = np.unique(_grams(ids, V, k + 1))
-            keys, counts = np.unique(wider % V**k, return_counts=True)
-            levels.insert(0, _Level(keys, counts, V, self.modified))
-        self.levels_, self.vocab_size_ = levels, V
+            # continuation counts: distinct (k+1)-grams ending in each k-gram. The (k+1)-gram at j
+            # ends in the k-gram at j + 1; take each distinct one at its first position.
+            first = np.unique(index[k], return_index=True)[1]
+            counts = np.bincount(index[k - 1][first + 1], minlength=len(distinct[k - 1]))
+            levels.insert(0, _Level(distinct[k - 1][counts > 0], counts[counts > 0], V, self.modified))
+        self.levels_, self.grams_, self.vocab_size_ = levels, distinct[: n - 1], V
         return self
 
     def _check_ids(self, ids, V, where) -> np.ndarray:
@@ -142,15 +171,14 @@ class KneserNey:
         stream does; ``start=0`` also scores it, with an empty history."""
         V = self._fitted()
         ids = self._check_ids(ids, V, "logprobs")
-        L = len(ids)
-        t = np.arange(start, L)  # positions scored
+        t = np.arange(start, len(ids))  # positions scored
         p = np.full(len(t), 1.0 / V)  # P_0
-        for k, level in enumerate(self.levels_, start=1):
+        keys, _ = _index_grams(ids, V, min(self.order, len(ids)), known=self.grams_)
+        for k, level in enumerate(self.levels_[: len(keys)], start=1):
             has = t >= k - 1  # enough history for a k-gram ending at t
             if not has.any():
                 break
-            grams = _grams(ids, V, k)[t[has] - k + 1]  # (M,) the k-gram ending at each t
-            p[has] = level.mix(grams, p[has], V)
+            p[has] = level.mix(keys[k - 1][t[has] - k + 1], p[has], V)  # (M,) the k-gram ending at each t
         return np.log(p)
 
     def distribution(self, context=()) -> np.ndarray:
@@ -162,11 +190,20 @@ class KneserNey:
         for k, level in enumerate(self.levels_, start=1):
             if k - 1 > len(hist):
                 break
-            h = 0
-            for tok in hist[len(hist) - (k - 1):].tolist():  # the last k - 1 tokens in base V
-                h = h * V + tok
-            p = level.mix(h * V + w, p, V)
+            h = 0 if k == 1 else self._gram_index(hist[len(hist) - (k - 1):])  # the last k - 1 tokens
+            p = level.mix(np.full(V, UNSEEN) if h == UNSEEN else h * V + w, p, V)
         return p
+
+    def _gram_index(self, gram: np.ndarray) -> int:
+        """The index of ``gram`` (k tokens) among the training k-grams, or ``UNSEEN``."""
+        V, h = self.vocab_size_, 0
+        for k, w in enumerate(gram.tolist(), start=1):
+            known, key = self.grams_[k - 1], h * V + w
+            i = int(np.searchsorted(known, key))
+            if i == len(known) or known[i] != key:
+                return UNSEEN
+            h = i
+        return h
 
     def _history(self, ids: np.ndarray) -> np.ndarray:
         return ids[max(len(ids) - (self.order - 1), 0):]  # the last n - 1 ids, the only ones that matter

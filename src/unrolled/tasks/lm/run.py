@@ -10,14 +10,16 @@ import time
 from unrolled.tasks.lm.baseline import DEFAULT_ORDER, evaluate_ngram, make_tokenizer
 from unrolled.tasks.lm.corpus import load_corpus, read_text
 from unrolled.tasks.lm.model import LanguageModel
-from unrolled.tasks.lm.ngram import max_order
+from unrolled.tasks.lm.ngram import MAX_ORDER
 from unrolled.tasks.rundir import model_dir, open_run, plot_history
 
 
-def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order="default", echo=print,
-             **params) -> dict:
-    """Train on ``text`` (a path or a ``Corpus``; None: the bundled Shakespeare, split by work) and measure
-    validation and test perplexity / bits per character; ``params`` go to ``LanguageModel``.
+def train_lm(text=None, *, data=None, encoding=None, out=None, resume=False, overwrite=False, ngram_order="default",
+             echo=print, **params) -> dict:
+    """Train on ``text`` (a path or a ``Corpus``), or the named corpus ``data`` (``"ptb"``,
+    ``"shakespeare"``; with neither, the bundled Shakespeare, split by work) and measure validation
+    and test perplexity / bits per character; ``params`` go to ``LanguageModel``, whose ``level``,
+    unless given, is the corpus's own (``Corpus.level``: ``"spaced"`` for the Penn Treebank).
 
     ``ngram_order`` (the level's default order unless None) also fits interpolated Kneser-Ney on
     the same split and vocabulary. Writes to ``out`` (if given): ``metrics.json``, ``loss.png``,
@@ -30,16 +32,18 @@ def train_lm(text=None, *, out=None, resume=False, overwrite=False, ngram_order=
     if own_order and (isinstance(ngram_order, bool) or not isinstance(ngram_order, int) or ngram_order < 1):
         raise ValueError(f"--ngram-order {ngram_order!r} is invalid; use a whole number >= 1, or 0 for no n-gram")
     with open_run(out, training=True, resume=resume, overwrite=overwrite) as run:  # before any training
-        corpus = load_corpus(text)
+        corpus = load_corpus(text, encoding, data)
+        if "level" not in params and corpus.level is not None:
+            params["level"] = corpus.level  # the tokens the corpus is prepared for
         lm = LanguageModel(**params, checkpoint_dir=None if run is None else run.checkpoints)
         adopted = lm.check_resume() if resume else []  # the saved run's parameters against these, before any work
         if adopted:
             echo(f"resume: the saved run's {' '.join(adopted)} (flags not given take the saved values)")
-        if own_order:  # the n-gram's keys hold V^order values in 64 bits
+        if own_order and ngram_order > MAX_ORDER:
             V = make_tokenizer(lm.level, lm.min_freq).fit(corpus.train).vocab_size
-            if ngram_order > max_order(V):
-                raise ValueError(f"--ngram-order {ngram_order} with V={V} overflows 64-bit n-gram keys; use --ngram-order "
-                                 f"<= {max_order(V)}, or 0 for no n-gram")
+            raise ValueError(f"--ngram-order {ngram_order} with V={V} asks for longer n-grams than MAX_ORDER = "
+                             f"{MAX_ORDER} (beyond ~9 they are almost all seen once); use --ngram-order <= {MAX_ORDER}, "
+                             "or 0 for no n-gram")
         unit = "bits/char" if lm.level == "char" else "bits/char (total over the split's characters)"
         echo(f"corpus {corpus.source}: {len(corpus.train):,} / {len(corpus.validation):,} / {len(corpus.test):,} "
              f"characters (train / validation / test); {lm.level}-level {lm.cell.upper()}, "

@@ -12,6 +12,10 @@ seen there, encodes to it. ``to_dict()`` gives plain JSON; ``tokenizer_from_dict
   around line breaks, so a play's layout (speaker line, verse lines, blank lines) survives and
   ``decode(encode(s)) == s`` for text spaced that way. Indentation and repeated spaces are lost,
   and two runs of one mark decode into one run (``-``, ``-`` -> ``--``).
+* ``SpacedTokenizer``: text already cut into tokens (the Penn Treebank as Mikolov prepared it):
+  the tokens are what spaces separate, and each line break is the token ``<eos>``, so a
+  perplexity per token counts the end of every sentence too. Decoding joins tokens with one
+  space and turns ``<eos>`` back into a line break.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from unrolled.nn.checks import check_positive_int
 
 UNK = "<unk>"
+EOS = "<eos>"  # SpacedTokenizer's line break
 WORD_PATTERN = re.compile(r"\n|'?[^\W_]+(?:'[^\W_]+)*'?|(\S)\1*")
 CLOSING = set(",.;:!?)]}")
 OPENING = set("([{")
@@ -155,9 +160,29 @@ class WordTokenizer(_Tokenizer):
         return "".join(out)
 
 
+class SpacedTokenizer(_Tokenizer):
+    """Tokens separated by spaces, ``<eos>`` for each line break (see the module docstring); the
+    default ``min_freq=1`` keeps the vocabulary such a corpus comes with (the Penn Treebank's
+    10,000 words, ``<unk>`` and ``<eos>`` included)."""
+
+    level = "spaced"
+
+    def split(self, text):
+        return text.replace("\n", f" {EOS} ").split()
+
+    def join(self, tokens):
+        out, line_start = [], True
+        for t in tokens:
+            out.append("\n" if t == EOS else t if line_start else " " + t)
+            line_start = t == EOS
+        return "".join(out)
+
+
 def tokenizer_from_dict(d: dict):
     """Rebuild a tokenizer saved with ``to_dict()``."""
-    levels = {cls.level: cls for cls in (CharTokenizer, WordTokenizer)}
-    if not isinstance(d, dict) or d.get("level") not in levels:
-        raise ValueError(f"tokenizer state must be a dict with 'level' in {sorted(levels)}")
-    return levels[d["level"]].from_dict(d)
+    if not isinstance(d, dict) or d.get("level") not in TOKENIZERS:
+        raise ValueError(f"tokenizer state must be a dict with 'level' in {sorted(TOKENIZERS)}")
+    return TOKENIZERS[d["level"]].from_dict(d)
+
+
+TOKENIZERS = {cls.level: cls for cls in (CharTokenizer, WordTokenizer, SpacedTokenizer)}  # by level name

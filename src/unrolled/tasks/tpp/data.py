@@ -31,13 +31,13 @@ at a window's start are dropped, and ``EventData.notes`` says how many went.
 from __future__ import annotations
 
 import gzip
-import importlib.metadata
 import pathlib
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from unrolled.tasks.installed import installed_file
 from unrolled.tasks.tpp.events import EventData, EventSequence, check_sequence, drop_ties
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -101,17 +101,7 @@ def earthquakes() -> EventData:
 
 def _catalogue_path() -> pathlib.Path:
     """Where the installed seismostats keeps ``catalog_sed.csv``, found from its record of files."""
-    try:
-        dist = importlib.metadata.distribution("seismostats")
-    except importlib.metadata.PackageNotFoundError:
-        raise ValueError("the earthquake catalogue is read from the package seismostats, which is "
-                         f"not installed; {_EARTHQUAKES_FIX}") from None
-    listed = [f for f in (dist.files or []) if f.as_posix() == _SED_CSV]
-    path = pathlib.Path(dist.locate_file(listed[0] if listed else _SED_CSV))
-    if not path.is_file():
-        raise ValueError(f"seismostats {dist.version} holds no {_SED_CSV}; "
-                         f"{_EARTHQUAKES_FIX} (it pins seismostats==1.0.1)")
-    return path
+    return installed_file("seismostats", "1.0.1", _SED_CSV, "the earthquake catalogue", _EARTHQUAKES_FIX)
 
 
 def _ns(instants) -> np.ndarray:
