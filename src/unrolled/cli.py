@@ -156,7 +156,7 @@ def _threads_flag(argv):
     known, rest = flag.parse_known_args(argv)
     if known.threads is None:
         return None, argv
-    if not known.threads.isdigit() or int(known.threads) < 1:
+    if not (known.threads.isascii() and known.threads.isdigit()) or int(known.threads) < 1:
         raise ValueError(f"--threads {known.threads} is invalid; give a whole number of compute threads >= 1")
     return int(known.threads), rest
 

@@ -90,6 +90,11 @@ def test_one_thread_then_two_gives_blas_its_threads_back(policy):
     assert _blas._get_threads() == _blas.DEFAULT
 
 
+def test_set_threads_takes_numpy_integers(policy):
+    threads.set_threads(np.int64(1))
+    assert threads.threads_now() == 1 and threads._chosen == 1
+
+
 def test_set_threads_checks_its_argument():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="whole number >= 1"):
@@ -115,6 +120,8 @@ def test_the_cli_takes_threads_after_any_command_and_checks_it(monkeypatch, caps
     assert cli._threads_flag(["lm", "train"]) == (None, ["lm", "train"])
     assert cli.main(["forecast", "--threads", "0"]) == 2
     assert "--threads 0 is invalid" in capsys.readouterr().err
+    assert cli.main(["forecast", "--threads", "\u00b2"]) == 2  # a superscript two is a digit to str.isdigit
+    assert "is invalid" in capsys.readouterr().err
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "two")
     assert cli.main(["forecast"]) == 2
     assert "UNROLLED_NUM_THREADS='two' is invalid" in capsys.readouterr().err

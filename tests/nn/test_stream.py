@@ -115,3 +115,58 @@ def test_a_cell_takes_one_vector_like_torch():
         cell(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"h must be \(2, 2\)"):
         cell(np.ones((2, 3)), (np.zeros(2), np.zeros(2)))
+
+
+def test_streaming_refuses_bad_numbers_as_forward_does():
+    """NaN / inf, complex or text observations and states are refused (forward refuses them too),
+    not run on through every later step; lists are states as forward takes them."""
+    m = LSTM(3, 4, seed=0)
+    with pytest.raises(ValueError, match="recurrent layer"):
+        Stepper(LSTMCell(3, 4))
+    for bad, match in ((np.array([[np.nan, 0, 0]]), "NaN or inf"), (np.ones((1, 3)) + 1j, "complex"),
+                       (np.full((1, 3), "a"), "real numbers"), (np.ones((0, 3)), "B >= 1")):
+        with pytest.raises(ValueError, match=match):
+            Stepper(m)(bad)
+    h = np.zeros((1, 2, 4))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        Stepper(m).reset((h + np.nan, h))
+    listed = Stepper(m).reset([h + 0.5, h])(np.ones((2, 3)))  # a list (h, c), as forward takes it
+    assert np.allclose(listed, Stepper(m).reset((h + 0.5, h))(np.ones((2, 3))))
+    g = GRU(3, 4, seed=0)
+    assert Stepper(g).reset((h + 0.5).tolist())(np.ones((2, 3))).shape == (2, 4)  # nested lists: an array
+
+
+@pytest.mark.parametrize("kind, options", [(LSTM, {"peephole": True}), (GRU, {"reset_after": False})])
+def test_the_reference_path_keeps_the_weights_it_was_made_with(kind, options):
+    """A cell without a compiled step runs the cell's equations on the weights as they were when
+    the stepper was made, like the compiled path: training the layer afterwards changes neither."""
+    m = kind(3, 4, num_layers=2, seed=0, **options).eval()
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    y, _ = m.forward(x)
+    s = Stepper(m)
+    assert s._reference
+    for p in m.params.values():
+        p += 1.0  # an optimizer step, in place
+    ys = np.stack([s(x[t]) for t in range(5)])
+    assert np.allclose(ys, y, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", [LSTMCell(3, 2, seed=0), GRUCell(3, 2, seed=0), RNNCell(3, 2, seed=0)],
+                         ids=["lstm", "gru", "rnn"])
+def test_a_cell_refuses_bad_states_and_gradients(cell):
+    lstm = isinstance(cell, LSTMCell)
+    bad_state = (np.full((2, 2), np.nan), np.zeros((2, 2))) if lstm else np.full((2, 2), np.nan)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        cell(np.ones((2, 3)), bad_state)
+    with pytest.raises(ValueError, match="complex"):
+        cell(np.ones((2, 3)) + 1j)
+    if lstm:
+        with pytest.raises(ValueError, match=r"tuple \(h, c\)"):
+            cell(np.ones(3), np.zeros((2, 2)))  # one array is not (h, c), even with two rows
+    cell.train()
+    cell(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"shape of the output it differentiates, \(2, 2\)"):
+        cell.backward(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        cell.backward(np.full((2, 2), np.inf))
+    cell.backward(np.ones((2, 2)))  # the refused calls left the call on the tape

@@ -67,13 +67,34 @@ def test_bad_input_is_one_line_naming_the_fix(saved, tmp_path, capsys):
         capsys, ["export", "--model", str(tmp_path / "none"), "--onnx", target])
     assert "use an ONNX opset from 14" in _one_line_error(
         capsys, ["export", "--model", str(directory), "--onnx", target, "--opset", "9"])
-    assert "state=True does not apply to a ClassifierNetwork" in _one_line_error(
+    assert "applies to a language model" in _one_line_error(
         capsys, ["export", "--model", str(directory), "--onnx", target, "--state"])
     assert "does not exist; create it or choose another path" in _one_line_error(
         capsys, ["export", "--model", str(directory), "--onnx", str(tmp_path / "no" / "dir" / "x.onnx")])
     assert "is a directory; give a file name" in _one_line_error(
         capsys, ["export", "--model", str(directory), "--onnx", str(tmp_path)])
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_only_a_file_or_a_link_is_replaced(saved, tmp_path, capsys):
+    """A FIFO (or a device: ``--onnx /dev/null`` run as root once replaced the device node with a
+    file) is never replaced; an empty name or a folder that is a file is named; a link is replaced,
+    not written through."""
+    import os
+
+    directory, _ = saved["forecast"]
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _one_line_error(capsys, ["export", "--model", str(directory), "--onnx", str(fifo)])
+    assert fifo.is_fifo()
+    assert "names no file" in _one_line_error(capsys, ["export", "--model", str(directory), "--onnx", ""])
+    (tmp_path / "file").write_text("x")
+    assert "is not a folder" in _one_line_error(
+        capsys, ["export", "--model", str(directory), "--onnx", str(tmp_path / "file" / "x.onnx")])
+    (tmp_path / "kept").write_text("kept")
+    (tmp_path / "link.onnx").symlink_to(tmp_path / "kept")
+    assert main(["export", "--model", str(directory), "--onnx", str(tmp_path / "link.onnx")]) == 0
+    assert (tmp_path / "kept").read_text() == "kept" and not (tmp_path / "link.onnx").is_symlink()
 
 
 def test_a_damaged_model_directory_is_refused(saved, tmp_path, capsys):

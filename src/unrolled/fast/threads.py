@@ -31,6 +31,7 @@ whose rows are too few to split, still uses both cores.
 
 from __future__ import annotations
 
+import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,10 +61,10 @@ def set_threads(n: int | None) -> None:
     share of the cores); 2 (the most this module uses) splits wide batches and pairs directions
     as above. None (the default) decides at every layer call from the cores free."""
     global THREADS, _chosen
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
         raise ValueError(f"threads={n!r} is invalid; use a whole number >= 1, or None to follow the free cores")
-    _chosen = n
-    THREADS = min(2, os.cpu_count() or 1) if n is None else min(2, n)
+    _chosen = None if n is None else int(n)
+    THREADS = min(2, os.cpu_count() or 1) if n is None else min(2, int(n))
     if _blas.CAN_HOLD:
         _blas.set_threads(1 if THREADS == 1 else _blas.DEFAULT)  # 2 or None: BLAS's own count back
 
@@ -73,7 +74,7 @@ def threads_from_environment() -> int | None:
     value = os.environ.get(ENVIRONMENT, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ValueError(f"{ENVIRONMENT}={value!r} is invalid; set a whole number of threads >= 1, or unset it")
     return int(value)
 

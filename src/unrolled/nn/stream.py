@@ -30,7 +30,23 @@ import numpy as np
 from unrolled.fast.kernels.step import stack_step
 from unrolled.nn.checks import check_finite, check_positive_int, resolve_dtype
 from unrolled.nn.module import Module
-from unrolled.nn.recurrent import LAYERS
+from unrolled.nn.recurrent import LAYERS, Recurrent
+
+
+def as_real(a, dtype, what: str, name: str) -> np.ndarray:
+    """``a`` as a finite array of ``dtype``: numbers only (a complex or text value is refused, not
+    cast), no NaN or inf, which would run through every later step (``forward`` refuses them too)."""
+    if hasattr(a, "detach"):  # a torch tensor
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # a ragged list
+        raise ValueError(f"{name}: {what} is not an array of numbers ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: {what} has dtype {arr.dtype}; give real numbers (float, int or bool)")
+    arr = arr.astype(dtype, copy=False)
+    check_finite(arr, what, name)
+    return arr
 
 
 class Stepper:
@@ -38,13 +54,19 @@ class Stepper:
     residual or not); see the module docstring."""
 
     def __init__(self, layer):
+        if not isinstance(layer, Recurrent):
+            raise ValueError(f"Stepper streams a recurrent layer (unrolled.RNN / LSTM / GRU), got a "
+                             f"{type(layer).__name__}; step a single cell with RNNCell / LSTMCell / GRUCell")
         if getattr(layer, "bidirectional", False):
             raise ValueError("a bidirectional layer reads each sequence from its end too, so it cannot be streamed "
                              "one observation at a time; stream a one-way layer (bidirectional=False)")
         self.layer, self.cell = layer, layer.cell
         L, H, G = layer.num_layers, layer.hidden_size, layer.cell.G
         dt = layer.dtype
-        weights = [layer._weights(layer.params, l, 0) for l in range(L)]
+        # copies: the stepper keeps the weights as they are now on both paths (training changes the
+        # layer's arrays in place)
+        weights = [tuple(None if w is None else np.array(w) for w in layer._weights(layer.params, l, 0))
+                   for l in range(L)]
         self._reference = layer.cell.kernel is None  # a cell without a compiled step: its own equations
         self._weights = weights
         self.W0T = np.ascontiguousarray(weights[0][0].T)  # (D, GH)
@@ -82,15 +104,21 @@ class Stepper:
             self._B = None
             return self
         layer = self.layer
-        parts = state if isinstance(state, tuple) else (state,)
+        want = "(h_n, c_n)" if self.cell.has_cell_state else "h_n"
+        if self.cell.has_cell_state:  # a tuple or a list (h_n, c_n), as forward takes it
+            parts = tuple(state) if isinstance(state, (tuple, list)) and len(state) == 2 else (state,)
+        else:  # h_n: an array, or nested lists of numbers; (h_n,) also
+            parts = state if isinstance(state, tuple) else (state,)
         if len(parts) != len(self.cell.states):
-            want = "(h_n, c_n)" if self.cell.has_cell_state else "h_n"
             raise ValueError(f"a {layer.mode} stepper's state is {want}, each (num_layers, B, hidden_size)")
-        shape = (layer.num_layers, parts[0].shape[1] if np.ndim(parts[0]) == 3 else -1, layer.hidden_size)
+        parts = [as_real(p, layer.dtype, "state", "Stepper") for p in parts]
+        shape = (layer.num_layers, parts[0].shape[1] if parts[0].ndim == 3 else -1, layer.hidden_size)
         for p in parts:
-            if np.ndim(p) != 3 or np.shape(p) != shape:
-                raise ValueError(f"state of shape {np.shape(p)} does not fit: expected (num_layers={layer.num_layers}, "
-                                 f"B, hidden_size={layer.hidden_size})")
+            if p.shape != shape:
+                raise ValueError(f"state of shape {p.shape} does not fit: expected (num_layers={layer.num_layers}, "
+                                 f"B, hidden_size={layer.hidden_size}), the same B for each part of {want}")
+        if shape[1] == 0:
+            raise ValueError("a state of batch size 0: give at least one stream (B >= 1)")
         self._buffers(shape[1])
         self.h[...] = parts[0]
         if len(parts) == 2:
@@ -106,13 +134,15 @@ class Stepper:
 
     def __call__(self, x):
         """x (B, D), or (D,) for one stream -> the top layer's output (B, H), or (H,)."""
-        x = np.asarray(x, dtype=self.layer.dtype)
+        x = as_real(x, self.layer.dtype, "observation", "Stepper")
         one = x.ndim == 1
         if one:
             x = x[None]
         if x.ndim != 2 or x.shape[1] != self.layer.input_size:
             raise ValueError(f"an observation has shape (B, input_size={self.layer.input_size}) or (input_size,), "
                              f"got {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("an observation of 0 rows: give at least one stream (B >= 1)")
         if self._B is None:
             self._buffers(x.shape[0])
         elif x.shape[0] != self._B:
@@ -168,8 +198,7 @@ class _StepCell(Module):
         return p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
 
     def _check(self, x, h, what):
-        x = np.asarray(x, dtype=self.dtype)
-        check_finite(x, "input", type(self).__name__)
+        x = as_real(x, self.dtype, "input", type(self).__name__)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (B, {self.input_size}) or ({self.input_size},), "
                              f"got {x.shape}")
@@ -177,10 +206,18 @@ class _StepCell(Module):
         shape = (self.hidden_size,) if B is None else (B, self.hidden_size)
         if h is None:
             h = np.zeros(shape, self.dtype)
-        h = np.asarray(h, dtype=self.dtype)
+        h = as_real(h, self.dtype, what, type(self).__name__)
         if h.shape != shape:
             raise ValueError(f"{type(self).__name__}: {what} must be {shape} for this input, got {h.shape}")
         return x, h
+
+    def _gradient(self, d, shape, what):
+        """``d`` (the gradient of an output of ``shape``) as a finite array of that shape."""
+        d = as_real(d, self.dtype, what, f"{type(self).__name__}.backward")
+        if d.shape != shape:
+            raise ValueError(f"{type(self).__name__}.backward: {what} must have the shape of the output it "
+                             f"differentiates, {shape}, got {d.shape}")
+        return d
 
     def train(self, mode: bool = True):
         self._tape = []
@@ -207,7 +244,7 @@ class RNNCell(_StepCell):
         one = x.ndim == 1
         h_new, cache = self.cell.forward(np.atleast_2d(x), np.atleast_2d(h), *self._step_params())
         if self.training:
-            self._tape.append((cache, one))
+            self._tape.append((cache, one, h_new.shape[1:] if one else h_new.shape))
         return h_new[0] if one else h_new
 
     def backward(self, dh):
@@ -215,8 +252,10 @@ class RNNCell(_StepCell):
         if not self._tape:
             raise ValueError(f"{type(self).__name__}.backward: no forward left to backpropagate (call forward in "
                              "training mode, then backward once per call, last call first)")
-        cache, one = self._tape.pop()
-        dx, dh_prev, grads = self.cell.backward(np.atleast_2d(np.asarray(dh, dtype=self.dtype)), cache)
+        cache, one, shape = self._tape[-1]
+        dh = self._gradient(dh, shape, "dh")
+        self._tape.pop()
+        dx, dh_prev, grads = self.cell.backward(np.atleast_2d(dh), cache)
         self._grads_from(grads)
         return (dx[0], dh_prev[0]) if one else (dx, dh_prev)
 
@@ -240,14 +279,20 @@ class LSTMCell(_StepCell):
 
     def forward(self, x, hx=None):
         """x (B, D) or (D,), hx = (h, c) each (B, H) or (H,) (None: zeros) -> (h', c')."""
-        h, c = (None, None) if hx is None else hx
+        if hx is None:
+            h, c = None, None
+        elif isinstance(hx, (tuple, list)) and len(hx) == 2:
+            h, c = hx
+        else:
+            raise ValueError("LSTMCell: hx must be a tuple (h, c) (or None for zeros), each (B, hidden_size) or "
+                             "(hidden_size,)")
         x, h = self._check(x, h, "h")
         _, c = self._check(x, c, "c")
         one = x.ndim == 1
         (h_new, c_new), cache = self.cell.forward(np.atleast_2d(x), np.atleast_2d(h), np.atleast_2d(c),
                                                   *self._step_params())
         if self.training:
-            self._tape.append((cache, one))
+            self._tape.append((cache, one, h_new.shape[1:] if one else h_new.shape))
         return (h_new[0], c_new[0]) if one else (h_new, c_new)
 
     def backward(self, dh, dc=None):
@@ -256,9 +301,10 @@ class LSTMCell(_StepCell):
         if not self._tape:
             raise ValueError("LSTMCell.backward: no forward left to backpropagate (call forward in training mode, "
                              "then backward once per call, last call first)")
-        cache, one = self._tape.pop()
-        dh = np.atleast_2d(np.asarray(dh, dtype=self.dtype))
-        dc = np.zeros_like(dh) if dc is None else np.atleast_2d(np.asarray(dc, dtype=self.dtype))
-        dx, dh_prev, dc_prev, grads = self.cell.backward(dh, dc, cache)
+        cache, one, shape = self._tape[-1]
+        dh = self._gradient(dh, shape, "dh")
+        dc = np.zeros_like(dh) if dc is None else self._gradient(dc, shape, "dc")
+        self._tape.pop()
+        dx, dh_prev, dc_prev, grads = self.cell.backward(np.atleast_2d(dh), np.atleast_2d(dc), cache)
         self._grads_from(grads)
         return (dx[0], dh_prev[0], dc_prev[0]) if one else (dx, dh_prev, dc_prev)

@@ -4,7 +4,6 @@ shell over ``unrolled.load`` and ``unrolled.onnx.export``."""
 from __future__ import annotations
 
 import argparse
-import pathlib
 
 from unrolled.onnx import DEFAULT_OPSET, require_onnx
 
@@ -16,17 +15,21 @@ def _export(args) -> int:
         raise ValueError(str(e)) from None
     import onnx
 
-    from unrolled.onnx.to_onnx import export
+    from unrolled.onnx.to_onnx import _exporter, check_target, export, network_of
     from unrolled.tasks.registry import load
 
-    target = pathlib.Path(args.onnx)
-    if target.is_dir():
-        raise ValueError(f"--onnx {args.onnx} is a directory; give a file name, e.g. model.onnx")
-    if not target.parent.is_dir():
-        raise ValueError(f"--onnx {args.onnx}: its folder {target.parent} does not exist; create it or choose another "
-                         "path")
+    try:
+        check_target(args.onnx)  # a folder that exists; never a device, a FIFO or a directory
+    except ValueError as e:
+        raise ValueError(f"--onnx: {e}") from None
     estimator = load(args.model)  # checks the directory: a damaged or planted file is a ValueError naming it
-    path = export(estimator, args.onnx, opset=args.opset, state=args.state)  # a bad opset: ValueError naming the range
+    if args.state and "state" not in _exporter(network_of(estimator))[1]:
+        raise ValueError(f"--state (inputs h0, c0, outputs h_n, c_n) applies to a language model; this is a "
+                         f"{estimator.describe()}, which starts every sequence from zeros: export it without --state")
+    try:
+        path = export(estimator, args.onnx, opset=args.opset, state=args.state)  # a bad opset: ValueError naming it
+    except OSError as e:  # unwritable: name --onnx, not the temporary file beside it
+        raise OSError(e.errno, e.strerror or str(e), args.onnx) from None
     model = onnx.load(str(path))
     print(f"wrote {path}: {estimator.describe()}, ONNX opset {args.opset}")
     for kind, values in (("inputs ", model.graph.input), ("outputs", model.graph.output)):

@@ -25,7 +25,9 @@ from onnx import helper
 from unrolled.files import open_regular
 from unrolled.nn.module import Module
 from unrolled.onnx.nodes import RECURRENT, RecurrentNode
-from unrolled.onnx.ops import GLUE, MULTI_OUTPUT, tensor_array
+from unrolled.onnx.ops import GLUE, MULTI_OUTPUT, OLD_SOFTMAX, check_size, result_shape, tensor_array
+
+MIN_READ_OPSET = 7  # the glue's forms from opset 7 on (before it, Add and friends broadcast by attribute)
 
 
 class OnnxGraph(Module):
@@ -37,7 +39,9 @@ class OnnxGraph(Module):
 
     def __init__(self, inputs, outputs, constants, steps):
         super().__init__()
-        self.input_names, self.input_types = [n for n, _ in inputs], dict(inputs)
+        self.input_names = [n for n, _, _ in inputs]
+        self.input_types = {n: t for n, t, _ in inputs}
+        self.input_shapes = {n: shape for n, _, shape in inputs}  # None: no shape declared; a dim None: free
         self.output_names = outputs
         self._constants, self._steps = constants, steps
         self._adopt()
@@ -51,6 +55,34 @@ class OnnxGraph(Module):
 
     def _recurrent_nodes(self) -> list:
         return [run for run, _, _ in self._steps if isinstance(run, RecurrentNode)]
+
+    def _feed(self, name, value) -> np.ndarray:
+        """``value`` as the input ``name``: its dtype (a float where the graph takes integers only if
+        it is whole, never a complex or text value) and the rank and fixed dims the graph declares."""
+        want, declared = self.input_types[name], self.input_shapes.get(name)
+        if hasattr(value, "detach"):  # a torch tensor
+            value = value.detach().cpu().numpy()
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # a ragged list
+            raise ValueError(f"OnnxGraph: input {name!r} is not an array ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"OnnxGraph: input {name!r} has dtype {arr.dtype}; give real numbers"
+                             + (f" ({np.dtype(want)})" if want is not None else ""))
+        if want is not None and np.dtype(want).kind in "biu" and arr.dtype.kind == "f":
+            if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+                raise ValueError(f"OnnxGraph: input {name!r} takes {np.dtype(want)} values, got floats that are not "
+                                 "whole numbers (or NaN); pass integers")
+        if want is not None and np.dtype(want).kind == "b" and arr.dtype.kind != "b" and arr.size:
+            if not np.all((arr == 0) | (arr == 1)):
+                raise ValueError(f"OnnxGraph: input {name!r} takes booleans, got other values")
+        if declared is not None:
+            fits = arr.ndim == len(declared) and all(d is None or d == n for d, n in zip(declared, arr.shape))
+            if not fits:
+                dims = ["?" if d is None else str(d) for d in declared]
+                shown = f"({dims[0]},)" if len(dims) == 1 else "(" + ", ".join(dims) + ")"
+                raise ValueError(f"OnnxGraph: input {name!r} has shape {arr.shape}; the graph takes {shown}")
+        return arr if want is None else arr.astype(want, copy=False)
 
     def recurrent_layers(self) -> list:
         """The unrolled layers the recurrent nodes became, in the graph's order."""
@@ -70,7 +102,7 @@ class OnnxGraph(Module):
                              f"graph's inputs are {self.input_names}")
         feeds.update(named)
         values = dict(self._constants)
-        values.update({n: np.asarray(v, dtype=self.input_types[n]) for n, v in feeds.items()})
+        values.update({n: self._feed(n, v) for n, v in feeds.items()})
         for run, inputs, outputs in self._steps:
             if isinstance(run, RecurrentNode):
                 try:
@@ -90,12 +122,17 @@ def load_graph(source) -> OnnxGraph:
     """``source``: a path to an ``.onnx`` file or an ``onnx.ModelProto``."""
     model = source if isinstance(source, onnx.ModelProto) else _read(source)
     graph = model.graph
+    if not graph.output:
+        raise ValueError("the model has no graph outputs (an empty file, or not an ONNX model); give an ONNX model "
+                         "file")
+    opset = _opset(model)
     _refuse_unconvertible(graph)
+    _refuse_redefinitions(graph)
     constants = {t.name: tensor_array(t) for t in graph.initializer}
     initialized = set(constants)
     # an input with an initializer is a weight (a default the caller may override): a constant here
-    inputs = [(vi.name, _dtype(vi)) for vi in graph.input if vi.name not in initialized]
-    known = set(constants) | {n for n, _ in inputs}
+    inputs = [(vi.name, _dtype(vi), _shape(vi)) for vi in graph.input if vi.name not in initialized]
+    known = set(constants) | {n for n, _, _ in inputs}
     steps = []
     for k, node in enumerate(graph.node):
         attrs = {a.name: _attribute(a) for a in node.attribute}
@@ -108,7 +145,7 @@ def load_graph(source) -> OnnxGraph:
         if node.op_type in RECURRENT:
             steps.append((RecurrentNode(node, attrs, constants, where), list(node.input), list(node.output)))
             continue
-        run = _glue(node, attrs, where)
+        run = _glue(node, attrs, where, opset)
         if all(n == "" or n in constants for n in node.input):  # known now: computed once, here
             for name, value in zip(node.output, run([constants[n] if n else None for n in node.input])):
                 if name:
@@ -124,6 +161,9 @@ def load_graph(source) -> OnnxGraph:
 def _read(path) -> onnx.ModelProto:
     """The model in the file ``path``, with the tensors it keeps in external files (as
     ``torch.onnx.export`` writes large ones) read from beside it."""
+    if not isinstance(path, (str, pathlib.PurePath)):
+        raise TypeError(f"unrolled.onnx.load takes the path of an ONNX file or an onnx.ModelProto, got a "
+                        f"{type(path).__name__}")
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such ONNX file; give the path of a .onnx file")
@@ -148,18 +188,79 @@ def _inline_external_data(model: onnx.ModelProto, path: pathlib.Path) -> None:
             continue
         info = {e.key: e.value for e in t.external_data}
         location = info.get("location", "")
-        if pathlib.PurePath(location).name != location or location.startswith(".") or "\\" in location:
+        if (not location or pathlib.PurePath(location).name != location or location.startswith(".")
+                or "\\" in location or "\0" in location):
             raise ValueError(f"{path}: tensor {t.name!r} names the external file {location!r}; only a file beside the "
                              "model, by its plain name, is read: save the model with its tensors inside")
+        offset = _whole(info.get("offset", "0"), "offset", t, path)
+        length = _whole(info.get("length", "-1"), "length", t, path)  # -1: not given
+        expected = _bytes_of(t, path)
+        if length not in (-1, expected):
+            raise ValueError(f"{path}: tensor {t.name!r} (dims {list(t.dims)}) takes {expected} bytes but its external "
+                             f"data claims {length}; the model is damaged")
         try:
             with open_regular(path.parent / location, follow_links=False) as f:
-                f.seek(int(info.get("offset", 0)))
-                t.raw_data = f.read(int(info["length"])) if "length" in info else f.read()
+                f.seek(offset)
+                t.raw_data = f.read(expected)  # never more than the tensor takes, whatever the file holds
         except OSError as e:
             raise ValueError(f"{path}: tensor {t.name!r}: its external file {location!r} cannot be read "
                              f"({e.strerror or e}); keep it beside the model") from None
+        if len(t.raw_data) != expected:
+            raise ValueError(f"{path}: tensor {t.name!r}: its external file {location!r} holds {len(t.raw_data)} of "
+                             f"the {expected} bytes it needs from offset {offset}; the model or the file is damaged")
         t.data_location = onnx.TensorProto.DEFAULT
         del t.external_data[:]
+
+
+def _whole(value: str, key: str, t, path) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or n < -1 or (key == "offset" and n < 0):
+        raise ValueError(f"{path}: tensor {t.name!r}: external data {key}={value!r} is not a byte count; the model "
+                         "is damaged")
+    return n
+
+
+def _bytes_of(t, path) -> int:
+    """The bytes an external tensor's raw data takes: its dims times its element's size."""
+    if any(d < 0 for d in t.dims) or t.data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+        raise ValueError(f"{path}: tensor {t.name!r} (dims {list(t.dims)}, type {t.data_type}) cannot be read from "
+                         "an external file; save the model with its tensors inside")
+    try:
+        size = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: tensor {t.name!r} has an unknown data type {t.data_type}") from None
+    count = 1
+    for d in t.dims:
+        count *= d
+    check_size([count], f"tensor {t.name!r}")
+    return count * size
+
+
+def _opset(model) -> int:
+    """The standard domain's opset the model imports; older than ``MIN_READ_OPSET`` is refused."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    opset = versions[0] if versions else onnx.defs.onnx_opset_version()
+    if opset < MIN_READ_OPSET:
+        raise ValueError(f"the model uses ONNX opset {opset}; unrolled.onnx reads opset {MIN_READ_OPSET} and newer: "
+                         "convert it first (onnx.version_converter.convert_version(model, 17))")
+    return opset
+
+
+def _refuse_redefinitions(graph) -> None:
+    """Each value is defined once (ONNX's static single assignment): a node may not write a graph
+    input, an initializer or another node's output, which would make the result depend on order."""
+    defined = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
+    for k, node in enumerate(graph.node):
+        for name in node.output:
+            if not name:
+                continue
+            if name in defined:
+                raise ValueError(f"{_where(node, k)} writes {name!r}, which an input, an initializer or an earlier "
+                                 "node already defines; an ONNX graph defines each value once (as onnx.checker says)")
+            defined.add(name)
 
 
 def _where(node, k: int) -> str:
@@ -167,9 +268,27 @@ def _where(node, k: int) -> str:
 
 
 def _dtype(value_info):
-    """The NumPy dtype of a graph input, None where the graph leaves it open."""
+    """The NumPy dtype of a graph input, None where the graph leaves it open; only numbers."""
     elem = value_info.type.tensor_type.elem_type
-    return None if elem == onnx.TensorProto.UNDEFINED else helper.tensor_dtype_to_np_dtype(elem)
+    if elem == onnx.TensorProto.UNDEFINED:
+        return None
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem))
+    except (KeyError, TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf":
+        name = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else str(elem)
+        raise ValueError(f"the graph input {value_info.name!r} is of type {name}; unrolled.onnx feeds numbers (float, "
+                         "int, bool)")
+    return dtype
+
+
+def _shape(value_info):
+    """The declared shape of a graph input: a tuple of ints and None (free dims), or None."""
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
 
 
 def _refuse_unconvertible(graph) -> None:
@@ -196,15 +315,19 @@ def _attribute(a):
     return value
 
 
-def _glue(node, attrs, where):
+def _glue(node, attrs, where, opset):
     """The node as ``run(input values) -> output values``; errors name the node."""
-    fn = GLUE[node.op_type]
-    extra = {"n_outputs": len(node.output)} if node.op_type in MULTI_OUTPUT else {}
+    op = node.op_type
+    fn = OLD_SOFTMAX[op] if op in OLD_SOFTMAX and opset < 13 else GLUE[op]
+    extra = {"n_outputs": len(node.output)} if op in MULTI_OUTPUT else {}
 
     def run(values):
         while values and values[-1] is None:  # absent trailing optional inputs
             values = values[:-1]
         try:
+            shape = result_shape(op, attrs, values)
+            if shape is not None:
+                check_size(shape, op)  # before the memory is asked for
             return fn(attrs, *values, **extra)
         except (ValueError, IndexError, KeyError, TypeError) as e:
             raise ValueError(f"{where}: {type(e).__name__}: {e}") from None

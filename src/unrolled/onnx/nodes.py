@@ -52,6 +52,8 @@ class RecurrentNode:
         self.n_outputs = len(node.output)
         self.direction = attrs.get("direction", "forward")
         self.layout = attrs.get("layout", 0)
+        if self.layout not in (0, 1):
+            self.refuse(f"layout={self.layout!r}; ONNX allows 0 (T, B, ...) and 1 (B, T, ...)")
         self.hidden_size = attrs.get("hidden_size")
         self.cell = self._cell(attrs)
         weights = [self.names[k] for k in ("W", "R", "B", "P") if self.names[k]]

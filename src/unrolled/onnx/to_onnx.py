@@ -21,6 +21,7 @@ int64 (cast to ONNX's int32 ``sequence_lens`` inside), ids int64, the rest float
 from __future__ import annotations
 
 import pathlib
+import stat
 
 import numpy as np
 import onnx
@@ -55,8 +56,31 @@ def to_model(model, *, opset: int = DEFAULT_OPSET, lengths: bool = False, state:
 
 def export(model, path, *, opset: int = DEFAULT_OPSET, lengths: bool = False, state: bool = False) -> pathlib.Path:
     """Write ``to_model(model, ...)`` to ``path`` (an ``.onnx`` file), whole; returns the path."""
+    check_target(path)
     proto = to_model(model, opset=opset, lengths=lengths, state=state)
     return atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the old file, or the whole new one
+
+
+def check_target(path) -> None:
+    """ValueError unless ``path`` names a file to write in a folder that exists: nothing there, a
+    regular file or a link (each replaced by the new file, a link not written through). A device,
+    a FIFO or a socket is never replaced, nor a directory."""
+    if str(path) == "" or pathlib.Path(path).name in ("", ".", ".."):
+        raise ValueError(f"{str(path)!r} names no file; give a file name, e.g. model.onnx")
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: its folder {path.parent} "
+                         f"{'is not a folder' if path.parent.exists() else 'does not exist'}; create it or choose "
+                         "another path")
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a directory; give a file name, e.g. model.onnx")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise ValueError(f"{path} exists and is not a regular file (a device, a FIFO or a socket), which is never "
+                         "replaced; choose another path")
 
 
 def network_of(model):
