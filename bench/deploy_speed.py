@@ -6,11 +6,11 @@
 1. ``stream``: the per-step latency of a 2 x 128 LSTM at B = 1, one observation at a time,
    ``--steps`` steps per run: unrolled's ``Stepper`` (one compiled call per step) and its
    ``layer.forward`` on a sequence of one step, torch's ``nn.LSTM`` forward per step (inference
-   mode, the state passed back in), and ONNX Runtime running the exported one-layer-stack graph
-   per step with its state as inputs and outputs.
+   mode, the state passed back in), and ONNX Runtime running the exported graph per step with
+   its state as inputs and outputs.
 2. ``shapes``: ``eval()`` inference of the benchmark shapes of ``bench/bench_rnn.py`` (float32
    LSTM, GRU, RNN) against ONNX Runtime running the graph ``unrolled.onnx.export`` writes (2
-   intra-op threads, sequential execution) and torch; and ONNX Runtime's share of this
+   intra-op threads, sequential execution, its threads not spinning between runs) and torch; and ONNX Runtime's share of this
    machine's float32 GEMM rate, to say where it stands.
 
 Every run is interleaved with the others (A B C A B C ...), ``--rounds`` rounds, medians of
@@ -49,6 +49,9 @@ def ort_session(model, path, state=False):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # its pool's threads would otherwise spin after each run, on the cores the next run of
+    # unrolled or torch in this process needs (all three are timed in one process, interleaved)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

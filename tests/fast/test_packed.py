@@ -6,11 +6,13 @@ from hypothesis import given, settings, strategies as st
 from unrolled.fast.kernels import packed
 
 
-def test_pack_lays_out_panels_of_sixteen_columns_padded_with_zeros():
-    M = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
+def test_pack_lays_out_panels_of_two_vectors_of_columns_padded_with_zeros():
+    NR = packed.NR  # 16 columns with AVX, 32 with AVX-512
+    assert NR == packed._VECTOR_BYTES // 2 and NR in (16, 32)
+    M = np.arange(3 * (NR + 4), dtype=np.float32).reshape(3, NR + 4)
     P = packed.pack(M)
-    assert P.shape == (2, 3, 16)
-    assert np.array_equal(P[0], M[:, :16]) and np.array_equal(P[1, :, :4], M[:, 16:])
+    assert P.shape == (2, 3, NR)
+    assert np.array_equal(P[0], M[:, :NR]) and np.array_equal(P[1, :, :4], M[:, NR:])
     assert not P[1, :, 4:].any()
 
 

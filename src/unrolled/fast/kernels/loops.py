@@ -20,6 +20,9 @@ time ``t`` are ``starts[t] : starts[t] + counts[t]``.
 
 from __future__ import annotations
 
+import hashlib
+import pathlib
+
 import numpy as np
 from numba import njit
 
@@ -56,6 +59,19 @@ def backward_loop(code, dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts
 _MADE: dict = {}
 
 
+def _sources() -> int:
+    """A number that changes whenever the source of any kernel does. numba checks only the file
+    of the function it caches, so a loop cached before ``packed.py`` (say) changed would run
+    the old product; the loops hold this number as a constant, which is part of their cache key."""
+    digest = hashlib.sha1()
+    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return int.from_bytes(digest.digest()[:7], "little")
+
+
+SOURCES = _sources()
+
+
 def _loops(code: int, how: int):
     """The compiled (forward, backward) loops of one cell and one way of taking the product.
 
@@ -69,9 +85,11 @@ def _loops(code: int, how: int):
     return _MADE[code, how]
 
 
-def _make(code: int, how: int):
+def _make(code: int, how: int, sources: int = SOURCES):
     @njit(**JIT)
     def forward(xw, W_hhT, P, b, hs, cs, cache, y, order, counts, starts, reverse, keep, flag, lo, hi):
+        if sources < 0:  # never: ``sources`` is here to key the cache (``_sources``)
+            return
         T = counts.shape[0]
         hw = np.empty((hs.shape[1], xw.shape[1]), dtype=xw.dtype)
         before = counts[T - 1] if reverse else counts[0]  # rows running at the previous step
@@ -106,6 +124,8 @@ def _make(code: int, how: int):
 
     @njit(**JIT)
     def backward(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag, lo, hi):
+        if sources < 0:
+            return
         T = counts.shape[0]
         for s in range(T - 1, -1, -1):
             t = T - 1 - s if reverse else s

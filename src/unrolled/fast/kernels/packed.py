@@ -4,15 +4,16 @@ A BLAS GEMM packs its operands into its own layout at every call; in a time loop
 packing the same weight matrix again at every step (``python bench/packed.py`` times a
 step's product both ways).
 Here M (K, N) -- ``W_hh^T`` forward, ``W_hh`` in backward -- is packed once per call into
-panels of ``NR = 16`` columns,
+panels of ``NR`` columns, two vector registers' worth of float32 (16 with AVX, 32 with AVX-512:
+``_vector_bytes``),
 
-    P[p, k, :] = M[k, 16p : 16p + 16]        (the last panel padded with zeros)
+    P[p, k, :] = M[k, NR p : NR p + NR]        (the last panel padded with zeros)
 
 and every step's product reads it in the order the register tile consumes it:
 
-    C[r : r+4, 16p : 16p+16] = sum_k  A[r : r+4, k] (outer) P[p, k, :]
+    C[r : r+4, NR p : NR p+NR] = sum_k  A[r : r+4, k] (outer) P[p, k, :]
 
-The tile keeps its 4 x 16 outputs in vector registers (eight AVX registers in float32) while
+The tile keeps its 4 x NR outputs in vector registers (eight in float32, sixteen in float64) while
 k runs over all of K: per k, two vector loads of P, four broadcasts of A and eight fused
 multiply-adds. LLVM does not find this register blocking in plain loops, so the tile is
 written in LLVM's vector IR (``numba.extending.intrinsic``); the loops around it are plain
@@ -30,13 +31,23 @@ from numba.extending import intrinsic
 
 from unrolled.fast.kernels._math import JIT
 
-NR = 16  # columns per panel
+def _vector_bytes() -> int:
+    """The widest vector register of this CPU: 64 bytes with AVX-512, else 32 (AVX)."""
+    try:
+        import llvmlite.binding as llvm
+
+        return 64 if "+avx512f" in llvm.get_host_cpu_features().flatten().split(",") else 32
+    except Exception:  # no feature list: the AVX width every x86-64 CPU numba targets has
+        return 32
+
+
+_VECTOR_BYTES = _vector_bytes()  # one vector register
+NR = _VECTOR_BYTES // 2  # columns per panel: two float32 vectors (16 with AVX, 32 with AVX-512)
 MR = 4  # rows per register tile
-_VECTOR_BYTES = 32  # one AVX register
 
 
 def pack(M: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """M (K, N) -> P (ceil(N / 16), K, 16): panels of 16 columns, zero-padded (into ``out``)."""
+    """M (K, N) -> P (ceil(N / NR), K, NR): panels of NR columns, zero-padded (into ``out``)."""
     K, N = M.shape
     panels = -(-N // NR)
     P = np.empty((panels, K, NR), dtype=M.dtype) if out is None else out

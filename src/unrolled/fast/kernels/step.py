@@ -42,9 +42,11 @@ def stack_step(code: int):
     return _MADE[code]
 
 
-def _make(code: int):
+def _make(code: int, sources: int = loops.SOURCES):
     @njit(**JIT)
     def step(x, W0T, WT, WhT, xb, hb, h, c, out, xw, hw, h_new, c_new, cache, flag, residual):
+        if sources < 0:  # never: it keys the cache (``loops._sources``)
+            return
         B, GH = xw.shape
         for layer in range(h.shape[0]):
             if layer == 0:
