@@ -96,12 +96,12 @@ def _read_at_most(f, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_json(path, what: str) -> dict:
-    """The JSON object in ``path`` (a regular file of at most ``MAX_JSON_BYTES``); ValueError
-    naming ``what`` it should be."""
+def read_json(path, what: str, *, follow_links=True) -> dict:
+    """The JSON object in ``path`` (a regular file of at most ``MAX_JSON_BYTES``; not a link,
+    unless ``follow_links``); ValueError naming ``what`` it should be."""
     path = pathlib.Path(path)
     try:
-        with open_regular(path) as f:
+        with open_regular(path, follow_links=follow_links) as f:
             raw = _read_at_most(f, MAX_JSON_BYTES)
         meta = json.loads(raw)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -138,7 +138,7 @@ def load_store(directory, name: str, fmt: str, what: str, fix: str) -> tuple[dic
     json_path = directory / f"{name}.json"
     if not json_path.is_file():
         raise ValueError(f"no {what} {json_path}; {fix}")
-    meta = read_json(json_path, f"a {what}")
+    meta = read_json(json_path, f"a {what}", follow_links=False)  # a file of this directory, as its arrays
     if meta.get("format") != fmt:
         raise ValueError(f"{json_path} is not an unrolled {what} of this version (format {meta.get('format')!r}, "
                          f"expected {fmt!r}); {fix}")

@@ -203,6 +203,24 @@ def test_linked_model_and_checkpoint_directories(tiny_csv, finished_run, tmp_pat
     assert not (out / "checkpoints").is_symlink()
 
 
+def test_a_model_read_through_a_link_is_refused(finished_run, tmp_path, capsys):
+    """Loading (predict, explain, export) reads only the run directory's own files: a model/
+    that links elsewhere, or a linked estimator.json, is refused naming it."""
+    import unrolled
+
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "model").symlink_to(finished_run / "model", target_is_directory=True)
+    with pytest.raises(ValueError, match="is a link"):
+        unrolled.load(linked)
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run / "model", copy)
+    (copy / "estimator.json").unlink()
+    (copy / "estimator.json").symlink_to(finished_run / "model" / "estimator.json")
+    with pytest.raises(ValueError, match="cannot read"):
+        unrolled.load(copy)
+
+
 def test_explain_gradflow_and_predict_replace_links(finished_run, tiny_csv, tmp_path):
     out = tmp_path / "inside"
     targets = elsewhere(tmp_path, ["gates.npz", "gates.json", "gradflow.csv", "gradflow.png", "link.csv"])

@@ -312,6 +312,9 @@ def model_dir(path) -> pathlib.Path:
         raise ValueError(f"{str(path)!r} is not a directory; give the --out directory of a training run "
                          "(or its model/ subdirectory)")
     for candidate in (path, path / "model"):
+        if candidate is not path and candidate.is_symlink():  # a run directory is untrusted: stay inside it
+            raise ValueError(f"{str(candidate)!r} is a link, not the model/ directory a training run writes; "
+                             "give the model's own directory")
         if (candidate / f"{ESTIMATOR_FILE}.json").is_file():
             return candidate
     raise ValueError(f"no trained model in {str(path)!r}: expected {ESTIMATOR_FILE}.json in it or in its model/; "
@@ -321,7 +324,7 @@ def model_dir(path) -> pathlib.Path:
 def saved_task(path) -> str:
     """The task name recorded in the saved estimator at ``path`` (a model directory)."""
     meta_path = pathlib.Path(path) / f"{ESTIMATOR_FILE}.json"
-    task = read_json(meta_path, "a model directory").get("task")
+    task = read_json(meta_path, "a model directory", follow_links=False).get("task")
     if not isinstance(task, str):
         raise ValueError(f"{meta_path} names no task; point to a model directory written by unrolled")
     return task
