@@ -10,6 +10,7 @@ a Markdown table.
     python bench/bench_rnn.py --loaded --name loaded   # each shape quiet, then beside a busy core
     python bench/bench_rnn.py --cells lstm --stacked --name stacked   # 2 layers; both directions
     python bench/bench_rnn.py --memory --name memory   # peak resident memory, each in its own process
+    python bench/bench_rnn.py --modes infer --dtype float64 --name float64   # both libraries in float64
 
 ``--loaded``: each shape is measured on the quiet machine, then again while a background process
 keeps one core busy (``busy_core``: it spins for at most ``--load-seconds`` and ends by itself,
@@ -63,13 +64,13 @@ def flops(cell, mode, B, T, D, H) -> float:
     return fwd if mode == "infer" else 3 * fwd
 
 
-def make_pair(cell, mode, B, T, D, H, **layer):
-    ours = LAYERS[cell](D, H, seed=0, **layer)
-    theirs = THEIRS[cell](D, H, **layer)
+def make_pair(cell, mode, B, T, D, H, dtype="float32", **layer):
+    ours = LAYERS[cell](D, H, seed=0, dtype=dtype, **layer)
+    theirs = THEIRS[cell](D, H, dtype=getattr(torch, dtype), **layer)
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((T, B, D)).astype(np.float32)
-    dy = rng.standard_normal((T, B, H * (2 if layer.get("bidirectional") else 1))).astype(np.float32)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    dy = rng.standard_normal((T, B, H * (2 if layer.get("bidirectional") else 1))).astype(dtype)
     xt, dyt = torch.tensor(x), torch.tensor(dy)
     if mode == "infer":
         ours.eval()
@@ -211,7 +212,8 @@ def to_markdown(report) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
              f"NumPy {m['numpy']}; float32 GEMM rate {report['gemm_gflops']:.0f} GFLOP/s; "
              f"first call (import + LSTM step): {report['first_call_s']['cold']:.1f} s with an empty compile "
-             f"cache, {report['first_call_s']['cached']:.1f} s cached. {report['rounds']} interleaved rounds.", ""]
+             f"cache, {report['first_call_s']['cached']:.1f} s cached. {report['rounds']} interleaved rounds"
+             f"{'' if report.get('dtype', 'float32') == 'float32' else '; both in ' + report['dtype']}.", ""]
     runs = report["runs"]
     if runs and "unrolled" in runs[0]:
         lines += ["Peak resident memory, each run in a fresh process: the process's peak (imports, layer, input, "
@@ -250,13 +252,14 @@ def main(argv=None):
     p.add_argument("--loaded", action="store_true", help="also measure each shape beside a busy core")
     p.add_argument("--load-seconds", type=float, default=120, help="the most a busy core spins (default 120)")
     p.add_argument("--memory", action="store_true", help="peak resident memory instead of time")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="both libraries' dtype")
     args = p.parse_args(argv)
     if args.stacked:
         shapes = STACKED
     else:
         shapes = [(s, {}) for s in (SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")])]
     rate = gemm_gflops()
-    report = {"machine": machine(), "gemm_gflops": rate, "rounds": args.rounds,
+    report = {"machine": machine(), "gemm_gflops": rate, "rounds": args.rounds, "dtype": args.dtype,
               "first_call_s": first_call_seconds(), "runs": []}
     for cell in args.cells.split(","):
         for shape, layer in shapes:
@@ -268,12 +271,13 @@ def main(argv=None):
                     report["runs"].append(run)
                     print(cell, mode, shape, layer, run["unrolled"], run["torch"], flush=True)
                     continue
-                ours_s, theirs_s, ratio = measure(*make_pair(cell, mode, *shape, **layer), args.rounds)
+                ours_s, theirs_s, ratio = measure(*make_pair(cell, mode, *shape, dtype=args.dtype, **layer), args.rounds)
                 f = flops(cell, mode, *shape) * (2 if layer else 1)  # two layers, or two directions
                 run.update({"ours_ms": ours_s * 1e3, "torch_ms": theirs_s * 1e3, "ratio": ratio,
                             "ours_gemm_share": f / ours_s / 1e9 / rate, "torch_gemm_share": f / theirs_s / 1e9 / rate})
                 if args.loaded:
-                    lo, lt, lr = measure_loaded(make_pair(cell, mode, *shape, **layer), args.rounds, args.load_seconds)
+                    lo, lt, lr = measure_loaded(make_pair(cell, mode, *shape, dtype=args.dtype, **layer), args.rounds,
+                                                args.load_seconds)
                     run.update({"loaded_ours_ms": lo * 1e3, "loaded_torch_ms": lt * 1e3, "loaded_ratio": lr})
                 report["runs"].append(run)
                 print(f"{cell:4} {mode:5} {str(shape):22} {layer or ''} ours {run['ours_ms']:9.2f} ms  torch "

@@ -32,6 +32,33 @@ def test_packed_product_equals_matmul(B, K, N, seed, dtype, data):
     assert np.allclose(out, expect, rtol=tol, atol=tol * np.sqrt(K))  # rows outside lo:hi untouched
 
 
+@settings(max_examples=25, deadline=None)
+@given(K=st.integers(1, 700), rows=st.integers(1, 19), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_products_over_many_blocks_of_k_and_every_row_remainder(K, rows, dtype, seed):
+    """K past the first-level-cache block (``L1_BYTES``: 256 float32 or 128 float64 per block),
+    and row counts that leave every remainder of a tile (8 + 4 + 2 + 1 rows), on a last panel
+    narrower than NR: the partial sums carried between blocks are summed in order, as one pass
+    over K would."""
+    r = np.random.default_rng(seed)
+    N = packed.NR + 5
+    A, M = r.standard_normal((rows + 2, K)).astype(dtype), r.standard_normal((K, N)).astype(dtype)
+    out = np.full((rows + 2, N), 7, dtype=dtype)
+    packed.gemm(A, packed.pack(M), out, 1, rows + 1)
+    expect = out.copy()
+    expect[1:rows + 1] = A[1:rows + 1] @ M
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.allclose(out, expect, rtol=tol, atol=tol * np.sqrt(K))
+    assert (out[0] == 7).all() and (out[-1] == 7).all()
+
+
+def test_rows_per_tile_fill_half_of_the_vector_registers():
+    per_row = {4: packed.NR * 4 // packed._VECTOR_BYTES, 8: packed.NR * 8 // packed._VECTOR_BYTES}
+    for itemsize in (4, 8):
+        assert packed.rows_per_tile(itemsize) * per_row[itemsize] == packed.ACCUMULATORS
+    assert packed.rows_per_tile(4) == (8 if packed._VECTOR_BYTES == 64 else 4)
+
+
 def test_packed_product_at_a_layer_size():
     """A step of the (64, 100, 256, 256) benchmark: 32 rows of one thread, W_hh^T (256, 1024)."""
     r = np.random.default_rng(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 # numpy error model: no zero-division branches; contract: a * b + c as one fused multiply-add
 JIT = dict(cache=True, error_model="numpy", nogil=True, fastmath={"contract"})
@@ -42,7 +42,59 @@ def _tanh(x):
             q = x2 * (x2 * (x2 * b6 + b4) + b2) + b0
             return x * p / q
         return impl
+    if x == types.float64:
+        return _tanh64
     return lambda x: np.tanh(x)
+
+
+# float64 tanh, branch-free so that it vectorises (libm's tanh is a call per element, and it was
+# what float64 inference spent most of its time on: ``python bench/bench_rnn.py --dtype float64``).
+# |x| < 0.625: Cephes' rational form x + x z P(z) / Q(z), z = x^2; above: 1 - 2 / (exp(2|x|) + 1),
+# with exp(y) = 2^k exp(r), |r| <= ln(2) / 2, exp(r) by its Taylor series to r^13 and 2^k built
+# from k's bits. Both branches share one division (the numerators and denominators are picked
+# before it). Relative error about 2e-16 (tests/fast/test_kernels.py).
+_TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+_EXP_TAYLOR = tuple(1.0 / np.prod(np.arange(1.0, n + 1)) for n in range(13, -1, -1))  # 1/13!, ..., 1/0!
+_LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 6.93145751953125e-1, 1.42860682030941723212e-6
+_ROUND = 6755399441055744.0  # 1.5 * 2^52
+_ROUND_BITS = np.int64(np.float64(_ROUND).view(np.int64))
+
+
+def _bitcast(source, target):
+    """An intrinsic reinterpreting the 64 bits of a ``source`` scalar as a ``target`` one."""
+
+    @intrinsic
+    def cast(typingctx, value):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+        return target(source), codegen
+
+    return cast
+
+
+_as_int64 = _bitcast(types.float64, types.int64)
+_as_float64 = _bitcast(types.int64, types.float64)
+
+
+def _tanh64(x):
+    a = min(abs(x), 20.0)  # tanh(20) is 1 to float64's precision
+    z = a * a
+    p_small = ((_TANH_P[0] * z + _TANH_P[1]) * z + _TANH_P[2]) * z * a
+    q_small = ((z + _TANH_Q[0]) * z + _TANH_Q[1]) * z + _TANH_Q[2]
+    y = 2.0 * a
+    kf = np.floor(y * _LOG2E + 0.5)
+    r = (y - kf * _LN2_HI) - kf * _LN2_LO
+    c = _EXP_TAYLOR
+    e = ((((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) * r + c[6]) * r + c[7]
+    e = (((((e * r + c[8]) * r + c[9]) * r + c[10]) * r + c[11]) * r + c[12]) * r + c[13]
+    # 2^k for 0 <= k <= 58 by its bits: k lies in the low bits of kf + 1.5 * 2^52, then goes to
+    # the exponent field (integer adds and shifts vectorise; a conversion to int64 does not on AVX2)
+    e *= _as_float64((_as_int64(kf + _ROUND) - _ROUND_BITS + 1023) << 52)
+    small = a < 0.625
+    t = (p_small if small else 2.0) / (q_small if small else e + 1.0)
+    m = a + t if small else 1.0 - t
+    return m if x >= 0.0 else -m
 
 
 @njit(inline="always", **JIT)

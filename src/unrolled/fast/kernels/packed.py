@@ -11,14 +11,18 @@ panels of ``NR`` columns, two vector registers' worth of float32 (16 with AVX, 3
 
 and every step's product reads it in the order the register tile consumes it:
 
-    C[r : r+4, NR p : NR p+NR] = sum_k  A[r : r+4, k] (outer) P[p, k, :]
+    C[r : r+MR, NR p : NR p+NR] = sum_k  A[r : r+MR, k] (outer) P[p, k, :]
 
-The tile keeps its 4 x NR outputs in vector registers (eight in float32, sixteen in float64) while
-k runs over all of K: per k, two vector loads of P, four broadcasts of A and eight fused
-multiply-adds. LLVM does not find this register blocking in plain loops, so the tile is
-written in LLVM's vector IR (``numba.extending.intrinsic``); the loops around it are plain
-numba. Panels run in the outer loop, so a panel (K x 16) is read from cache by every row
-block while it is hot. The sum over k is taken in order, as in the reference.
+The tile keeps its MR x NR outputs in vector registers while k runs: per k, the vector loads of
+one row of P, MR broadcasts of A and MR times as many fused multiply-adds. Its sums take half
+of the vector registers (``rows_per_tile``): with AVX-512's 32, MR = 8 rows of two float32
+vectors, or 4 rows of four float64 ones; with AVX's 16, half as many rows. More rows per tile
+read P fewer times for the same products (``python bench/packed.py``: 8 rows against 4 took the
+step's product from 0.6-1.1 to 0.6-0.8 of BLAS's time on AVX-512). LLVM does not find this
+register blocking in plain loops, so the tile is written in LLVM's vector IR
+(``numba.extending.intrinsic``); the loops around it are plain numba. Panels run in the outer
+loop and k in blocks that fit the first-level cache, so a block of a panel is read from there
+by every row block. The sum over k is taken in order, as in the reference.
 """
 
 from __future__ import annotations
@@ -43,7 +47,16 @@ def _vector_bytes() -> int:
 
 _VECTOR_BYTES = _vector_bytes()  # one vector register
 NR = _VECTOR_BYTES // 2  # columns per panel: two float32 vectors (16 with AVX, 32 with AVX-512)
-MR = 4  # rows per register tile
+ACCUMULATORS = 16 if _VECTOR_BYTES == 64 else 8  # vector registers a tile's sums take: half of them
+
+
+@njit(**JIT)
+def rows_per_tile(itemsize: int) -> int:
+    """MR: rows of a tile of NR columns whose sums fill ``ACCUMULATORS`` registers (1, 2, 4 or 8)."""
+    return min(8, ACCUMULATORS // (NR * itemsize // _VECTOR_BYTES))
+
+
+L1_BYTES = 1 << 15  # the share of the first-level data cache a block of a panel takes (of 32-48 KiB)
 
 
 def pack(M: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -60,16 +73,17 @@ def pack(M: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _make_tile(rows: int):
-    """An intrinsic ``tile(A, a, P, p, C, c, n)``: C[c : c+rows, n : n+16] = A[a : a+rows] @ P[p]
-    (A (., K), P (., K, 16), C (., ldc), all C-contiguous, one dtype; K >= 1)."""
+    """An intrinsic ``tile(A, a, P, p, C, c, n, k0, k1)``: the terms k0 <= k < k1 of
+    C[c : c+rows, n : n+NR] = A[a : a+rows] @ P[p], added to what C holds unless k0 = 0
+    (A (., K), P (., K, NR), C (., ldc), all C-contiguous, one dtype; k0 < k1 <= K)."""
 
     @intrinsic
-    def tile(typingctx, A, a, P, p, C, c, n):
-        sig = types.void(A, a, P, p, C, c, n)
+    def tile(typingctx, A, a, P, p, C, c, n, k0, k1):
+        sig = types.void(A, a, P, p, C, c, n, k0, k1)
 
         def codegen(context, builder, signature, args):
-            At, _, Pt, _, Ct, _, _ = signature.args
-            A_, a_, P_, p_, C_, c_, n_ = args
+            At, _, Pt, _, Ct, _, _, _, _ = signature.args
+            A_, a_, P_, p_, C_, c_, n_, k0_, k1_ = args
             A_ = context.make_array(At)(context, builder, A_)
             P_ = context.make_array(Pt)(context, builder, P_)
             C_ = context.make_array(Ct)(context, builder, C_)
@@ -93,6 +107,12 @@ def _make_tile(rows: int):
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
                                                  f"llvm.fma.v{lanes}{'f32' if size == 4 else 'f64'}")
             zero = ir.Constant(vec, [0.0] * lanes)
+            c_rows = [builder.gep(C_.data, [builder.add(builder.mul(builder.add(c_, const(r)), ldc), n_)])
+                      for r in range(rows)]
+            first = builder.icmp_signed("==", k0_, const(0))
+            start = [builder.select(first, zero, builder.load(vector_at(builder.gep(c_rows[r], [const(q * lanes)])),
+                                                              align=size))
+                     for r in range(rows) for q in range(per_row)]  # C's partial sums (read, unused, at k0 = 0)
             lane0 = ir.Constant(ir.IntType(32), 0)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
 
@@ -111,19 +131,19 @@ def _make_tile(rows: int):
                 s = builder.shuffle_vector(builder.insert_element(ir.Constant(vec, ir.Undefined), s, lane0),
                                            ir.Constant(vec, ir.Undefined), splat)
                 new += [builder.call(fma, [s, w[q], acc[r * per_row + q]]) for q in range(per_row)]
-            k1 = builder.add(k, const(1))
-            builder.cbranch(builder.icmp_signed("<", k1, K), loop, done)
-            k.add_incoming(const(0), before)
-            k.add_incoming(k1, loop)
-            for phi, value in zip(acc, new):
-                phi.add_incoming(zero, before)
+            k_next = builder.add(k, const(1))
+            builder.cbranch(builder.icmp_signed("<", k_next, k1_), loop, done)
+            k.add_incoming(k0_, before)
+            k.add_incoming(k_next, loop)
+            for phi, value, init in zip(acc, new, start):
+                phi.add_incoming(init, before)
                 phi.add_incoming(value, loop)
 
             builder.position_at_end(done)
             for r in range(rows):
-                row = builder.gep(C_.data, [builder.add(builder.mul(builder.add(c_, const(r)), ldc), n_)])
                 for q in range(per_row):
-                    builder.store(new[r * per_row + q], vector_at(builder.gep(row, [const(q * lanes)])), align=size)
+                    builder.store(new[r * per_row + q], vector_at(builder.gep(c_rows[r], [const(q * lanes)])),
+                                  align=size)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -131,40 +151,55 @@ def _make_tile(rows: int):
     return tile
 
 
-_tile1, _tile2, _tile3, _tile4 = (_make_tile(r) for r in range(1, MR + 1))
+_tile1, _tile2, _tile4, _tile8 = (_make_tile(r) for r in (1, 2, 4, 8))
 
 
 @njit(**JIT)
-def _tile(rows, A, a, P, p, C, c, n):
-    if rows >= 4:
-        _tile4(A, a, P, p, C, c, n)
-    elif rows == 3:
-        _tile3(A, a, P, p, C, c, n)
-    elif rows == 2:
-        _tile2(A, a, P, p, C, c, n)
-    else:
-        _tile1(A, a, P, p, C, c, n)
+def _tile(rows, A, a, P, p, C, c, n, k0, k1):
+    """Rows a : a+rows (at most 8) as one tile of 8, or as tiles of 4, 2 and 1: four tiles
+    to compile instead of eight, at the cost of up to three passes over the panel at a batch's edge."""
+    if rows >= 8:
+        _tile8(A, a, P, p, C, c, n, k0, k1)
+        return
+    if rows & 4:
+        _tile4(A, a, P, p, C, c, n, k0, k1)
+        a, c = a + 4, c + 4
+    if rows & 2:
+        _tile2(A, a, P, p, C, c, n, k0, k1)
+        a, c = a + 2, c + 2
+    if rows & 1:
+        _tile1(A, a, P, p, C, c, n, k0, k1)
 
 
 @njit(**JIT)
 def gemm(A, P, out, lo, hi):
-    """out[lo:hi] = A[lo:hi] @ M with P = pack(M): A (B, K), out (B, N), C-contiguous."""
+    """out[lo:hi] = A[lo:hi] @ M with P = pack(M): A (B, K), out (B, N), C-contiguous.
+
+    k runs in blocks of ``L1_BYTES`` of a panel: the block stays in the first-level cache while
+    every row block reads it (a whole panel of a 650-wide K does not fit, and the tile then
+    waits on the second level: half the rate, ``python bench/packed.py``). Each tile adds a
+    block's terms to the partial sums in C, so the sum over k is still taken in order."""
     K, N = A.shape[1], out.shape[1]
     if K == 0:
         for r in range(lo, hi):
             for n in range(N):
                 out[r, n] = 0
         return
-    edge = np.empty((MR, NR), dtype=out.dtype)  # the last panel's tile, when N is not a multiple of 16
+    KC = max(1, L1_BYTES // (NR * A.itemsize))
+    MR = rows_per_tile(A.itemsize)
+    edge = np.empty((hi - lo + MR, NR), dtype=out.dtype)  # the last panel, when N is not a multiple of NR
     for p in range(P.shape[0]):
         n = p * NR
         width = min(NR, N - n)
-        for r in range(lo, hi, MR):
-            rows = min(MR, hi - r)
-            if width == NR:
-                _tile(rows, A, r, P, p, out, r, n)
-            else:
-                _tile(rows, A, r, P, p, edge, 0, 0)
-                for i in range(rows):  # loops, not an array assignment: see _math.copy_into
-                    for j in range(width):
-                        out[r + i, n + j] = edge[i, j]
+        for k0 in range(0, K, KC):
+            k1 = min(K, k0 + KC)
+            for r in range(lo, hi, MR):
+                rows = min(MR, hi - r)
+                if width == NR:
+                    _tile(rows, A, r, P, p, out, r, n, k0, k1)
+                else:
+                    _tile(rows, A, r, P, p, edge, r - lo, 0, k0, k1)
+        if width < NR:
+            for r in range(lo, hi):  # loops, not an array assignment: see _math.copy_into
+                for j in range(width):
+                    out[r, n + j] = edge[r - lo, j]
