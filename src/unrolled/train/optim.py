@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from unrolled.fast import elementwise
+
 
 def _pair(obj):
     """``(params, grads)`` of a Module-like object or a ``(params_dict, grads_dict)`` tuple."""
@@ -173,7 +175,7 @@ class SGD(Optimizer):
                 b += (1.0 - self.dampening) * d
             b = state["momentum_buffer"]
             d = d + self.momentum * b if self.nesterov else b
-        p -= self.lr * d
+        elementwise.add_scaled(p, -self.lr, d)  # p -= lr * d, one pass, no temporary
 
 
 class Adam(Optimizer):
@@ -256,11 +258,11 @@ def _grad_arrays(grads) -> list[np.ndarray]:
 
 
 def _norm(g: np.ndarray, p: float) -> float:
-    """``||g||_p``. The 2-norm sums the squares pairwise in float64, right to round-off: NumPy's
+    """``||g||_p``. The 2-norm sums the squares in float64, right to round-off: NumPy's
     float32 BLAS dot (np.linalg.norm) was 4e-5 off on a language model's 2M-entry decoder gradient
     (torch's float32 norm, 8e-4), and at lr 20 a clip that far off parts two runs within steps."""
     if p == 2:
-        return math.sqrt(float(np.sum(np.square(g), dtype=np.float64)))
+        return math.sqrt(elementwise.sum_squares(g))
     return float(np.linalg.norm(g.ravel(), ord=p))
 
 
@@ -280,7 +282,7 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
     coef = min(max_norm / (total + 1e-6), 1.0)
     if coef < 1.0:
         for g in arrays:
-            g *= coef
+            elementwise.scale(g, coef)
     return total
 
 

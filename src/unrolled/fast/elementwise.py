@@ -1,0 +1,71 @@
+"""Whole-array passes for the optimizers and the gradient clip (``kernels.passes``), on our two threads
+where an array is large enough to pay for it.
+
+Each function takes any array; a C-contiguous one of float32 or float64 goes through the
+compiled pass (as a flat view, cut in two halves over ``threads.over_rows`` when it holds
+``MIN_SPLIT`` elements or more and two cores are free), anything else through NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from unrolled.fast import threads
+from unrolled.fast.kernels import passes
+
+MIN_SPLIT = 1 << 18  # elements below which one thread does the pass faster than two
+
+
+def _flat(a: np.ndarray) -> np.ndarray | None:
+    """a as a 1-D view the passes take, or None (another dtype, or not contiguous)."""
+    if a.dtype in (np.float32, np.float64) and a.flags.c_contiguous:
+        return a.reshape(-1)
+    return None
+
+
+def _over(job, n: int) -> list:
+    """[job(lo, hi)] for one range, or the two halves' results on our two threads."""
+    if n < MIN_SPLIT or threads.threads_now() < 2:
+        return [job(0, n)]
+    out = [None, None]
+
+    def half(lo, hi):
+        out[lo > 0] = job(lo, hi)
+
+    threads.over_rows(half, n)
+    return out
+
+
+def sum_squares(a: np.ndarray) -> float:
+    """sum of a's squares, summed in float64."""
+    f = _flat(a)
+    if f is None:
+        return float(np.sum(np.square(a, dtype=np.float64)))
+    return float(sum(_over(lambda lo, hi: passes.sum_squares(f, lo, hi), f.size)))
+
+
+def add_scaled(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
+    """y += alpha * x in place, alpha rounded to y's dtype first (as ``y -= lr * g`` in NumPy)."""
+    fy, fx = _flat(y), _flat(x)
+    if fy is None or fx is None or fx.dtype != fy.dtype or fx.size != fy.size:
+        y += y.dtype.type(alpha) * x
+        return
+    a = fy.dtype.type(alpha)
+    _over(lambda lo, hi: passes.add_scaled(fy, a, fx, lo, hi), fy.size)
+
+
+def scale(y: np.ndarray, alpha: float) -> None:
+    """y *= alpha in place."""
+    f = _flat(y)
+    if f is None:
+        y *= alpha
+        return
+    a = f.dtype.type(alpha)
+    _over(lambda lo, hi: passes.scale(f, a, lo, hi), f.size)
+
+
+def norm2(arrays) -> float:
+    """The joint 2-norm of some arrays, their squares summed in float64."""
+    return math.sqrt(sum(sum_squares(a) for a in arrays))

@@ -1,0 +1,54 @@
+"""Compiled passes over a whole parameter or gradient: the optimizer's and the gradient clip's.
+
+A training step of a word-level language model touches every one of its ~5M parameters and
+gradients several times after the backward: the gradient norm, the clip and the update. In
+NumPy each is one or more passes over memory and a temporary as large as the array (``np.sum(np.square(g), dtype=np.float64)`` writes the squares,
+then reads them; ``p -= lr * g`` writes ``lr * g`` first): on Zaremba's small PTB model those
+passes took about 10 ms of a 57 ms step (``python bench/ptb_torch.py``, profiled).
+Here each is one pass with no temporary, over a 1-D range lo:hi so that two threads can share
+an array (``unrolled.fast.elementwise``).
+
+Sums run in eight float64 partial sums, one per lane, so that LLVM vectorises them (a single
+running sum is a chain it must not reorder) and the order is fixed: the same numbers on any machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from unrolled.fast.kernels._math import JIT
+
+LANES = 8
+
+
+@njit(**JIT)
+def sum_squares(a, lo, hi):
+    """sum of a[k]^2 for k in lo:hi, in float64 (a 1-D)."""
+    acc = np.zeros(LANES, dtype=np.float64)
+    n = lo + (hi - lo) // LANES * LANES
+    for k in range(lo, n, LANES):
+        for j in range(LANES):
+            v = np.float64(a[k + j])
+            acc[j] += v * v
+    total = 0.0
+    for k in range(n, hi):
+        v = np.float64(a[k])
+        total += v * v
+    for j in range(LANES):
+        total += acc[j]
+    return total
+
+
+@njit(**JIT)
+def add_scaled(y, alpha, x, lo, hi):
+    """y[lo:hi] += alpha * x[lo:hi] in place (y, x 1-D of one dtype; alpha in their dtype)."""
+    for k in range(lo, hi):
+        y[k] += alpha * x[k]
+
+
+@njit(**JIT)
+def scale(y, alpha, lo, hi):
+    """y[lo:hi] *= alpha in place."""
+    for k in range(lo, hi):
+        y[k] *= alpha

@@ -1,0 +1,47 @@
+"""The optimizers' whole-array passes (``fast.elementwise``) against NumPy, on one thread and two."""
+
+import numpy as np
+import pytest
+
+from unrolled.fast import elementwise, threads
+
+
+@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
+def thread_count(request):
+    threads.set_threads(request.param)
+    yield request.param
+    threads.set_threads(None)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1000, elementwise.MIN_SPLIT + 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_squares_in_float64(n, dtype, thread_count):
+    a = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    want = float(np.sum(np.square(a.astype(np.float64))))
+    assert elementwise.sum_squares(a) == pytest.approx(want, rel=1e-13, abs=0)
+    assert elementwise.norm2([a, 2 * a]) == pytest.approx(np.sqrt(5 * want), rel=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 9, elementwise.MIN_SPLIT + 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_scaled_and_scale_in_place(n, dtype, thread_count):
+    r = np.random.default_rng(n)
+    y, x = r.standard_normal(n).astype(dtype), r.standard_normal(n).astype(dtype)
+    want = y - dtype(0.3) * x
+    elementwise.add_scaled(y, -0.3, x)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert y.dtype == dtype and np.allclose(y, want, rtol=tol, atol=tol)
+    elementwise.scale(y, 0.5)
+    assert np.allclose(y, want * dtype(0.5), rtol=tol, atol=tol)
+
+
+def test_other_arrays_go_through_numpy():
+    """A strided view and an integer array: the NumPy fallbacks, same results."""
+    a = np.arange(40, dtype=np.float32).reshape(8, 5)[:, ::2]  # not contiguous
+    assert elementwise.sum_squares(a) == float(np.sum(a.astype(np.float64) ** 2))
+    y = a.copy(order="F")
+    elementwise.add_scaled(y, 2.0, a)
+    assert np.array_equal(y, 3 * a)
+    elementwise.scale(y, 0.5)
+    assert np.array_equal(y, 1.5 * a)
+    assert elementwise.sum_squares(np.arange(4)) == 14.0
