@@ -23,7 +23,8 @@ consumed by the two gradient products before the next chunk reuses the same buff
 L is the end of the graph, so its upstream gradient is one number: the gradients above are
 formed during ``forward`` (in training mode) and ``backward(dL)`` scales them by ``dL``.
 Everything stays in the parameters' dtype (float32: the GEMMs are BLAS ``sgemm``); each row's
-``l_n`` is kept in float64, and so is their sum. On two threads (``fast.threads``) each takes half
+``l_n`` is kept in float64, and so is their sum. Between the GEMMs, the bias, the log-softmax, dz
+and db are one compiled pass per row (``fast.kernels.softmax``), the row in cache throughout. On two threads (``fast.threads``) each takes half
 of the rows with BLAS held to one thread, and its own gradient buffers, added at the end
 (``threads.wide`` decides, as for every layer).
 """
@@ -33,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from unrolled.fast import threads
+from unrolled.fast.kernels import softmax
 from unrolled.nn.checks import check_finite
 
 # Logits per chunk: 4M values, 16 MB of float32, so 400 rows of V = 10,000 (the rows of a
@@ -85,6 +87,7 @@ class LinearCrossEntropy:
         self.nll: np.ndarray | None = None  # (N,) float64, l_n of the last forward
         self._parts: list[_Part] = []
         self._dh: np.ndarray | None = None  # (N, H) dL/dh of the last training forward
+        self._no_bias = np.empty(0, dtype=linear.params["weight"].dtype)  # for the kernel: no bias, or no db
 
     def forward(self, h, targets) -> float:
         """h (N, H), targets (N,) integer classes in [0, V) -> the mean loss L (a float)."""
@@ -127,35 +130,26 @@ class LinearCrossEntropy:
         """Rows [c0, c1): their l_n into ``self.nll`` and, in training, their share of dh, dW, db."""
         C = c1 - c0
         hc, cc = h[c0:c1], targets[c0:c1]  # (C, H), (C,)
-        r = np.arange(C)
         z = part.logits(C, W.shape[0], W.dtype)
         np.matmul(hc, W.T, out=z)  # (C, V): z = h_c W^T
-        if b is not None:
-            z += b  # + b
-        m = z.max(axis=1)  # (C,) m_n
-        z -= m[:, None]  # z - m <= 0
-        z_c = z[r, cc].astype(np.float64)  # (C,) z_{n, c_n} - m_n, read before z is overwritten
-        np.exp(z, out=z)  # exp(z - m)
-        s = z.sum(axis=1)  # (C,) s_n (float32 sums of 10,000 terms in [0, 1]: relative error ~1e-7)
-        self.nll[c0:c1] = np.log(s) - z_c  # l_n = m + log s - z_c, the m cancelling
+        if training and not part.used:  # the part's first chunk starts its sums
+            part.sums(*W.shape, W.dtype)
+            part.db.fill(0)
+        # + b, log-softmax, l_n into nll and, in training, dz = (softmax - onehot) / N in place and
+        # db += its column sums: compiled, row by row while a row is in cache
+        softmax.cross_entropy_rows(z, self._no_bias if b is None else b, cc, self.nll[c0:c1],
+                                   1.0 / N if training else 0.0, part.db if training else self._no_bias)
         if not training:
             return
-        z *= (1.0 / (N * s)).astype(z.dtype)[:, None]  # softmax / N
-        z[r, cc] -= z.dtype.type(1.0 / N)  # dz = (softmax - onehot) / N, in place
         np.matmul(z, W, out=self._dh[c0:c1])  # (C, H): dh = dz W
-        if not part.used:  # the part's first chunk writes its sums
-            part.sums(*W.shape, W.dtype)
+        if not part.used:  # the part's first chunk writes its dW
             np.matmul(z.T, hc, out=part.dW)  # (V, H): dz^T h_c
-            if b is not None:
-                z.sum(axis=0, out=part.db)  # (V,)
             part.used = True
             return
         if part.dW_chunk is None:
             part.dW_chunk = np.empty_like(part.dW)
         np.matmul(z.T, hc, out=part.dW_chunk)
         part.dW += part.dW_chunk
-        if b is not None:
-            part.db += z.sum(axis=0)
 
     def backward(self, dloss=1.0) -> np.ndarray:
         """dL (the loss's upstream gradient, 1 for the loss itself) -> dL/dh (N, H); dW and db are

@@ -62,7 +62,7 @@ _ROUND_BITS = np.int64(np.float64(_ROUND).view(np.int64))
 
 
 def _bitcast(source, target):
-    """An intrinsic reinterpreting the 64 bits of a ``source`` scalar as a ``target`` one."""
+    """An intrinsic reinterpreting the bits of a ``source`` scalar as a ``target`` one of the same width."""
 
     @intrinsic
     def cast(typingctx, value):
@@ -75,6 +75,28 @@ def _bitcast(source, target):
 
 _as_int64 = _bitcast(types.float64, types.int64)
 _as_float64 = _bitcast(types.int64, types.float64)
+_as_float32 = _bitcast(types.int32, types.float32)
+
+# float32 exp (Cephes' expf), branch-free so that it vectorises: exp(x) = 2^k exp(r) with
+# k = round(x / ln 2), |r| <= ln(2) / 2, exp(r) = 1 + r + r^2 P(r) (degree 5); 2^k written into
+# the exponent field. x is clamped to [-87.3, 88], where 2^k stays a normal number: below,
+# the result is 1e-38 instead of a subnormal or 0 (a softmax's share of 1e-38 is 0 to float32).
+_EXPF_P = tuple(np.float32(v) for v in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                                        1.6666665459e-1, 5.0000001201e-1))
+_EXPF_LO, _EXPF_HI = np.float32(-87.3), np.float32(88.0)
+_LOG2EF, _LN2F_HI, _LN2F_LO = np.float32(1.44269504088896341), np.float32(0.693359375), np.float32(-2.12194440e-4)
+
+
+@njit(inline="always", **JIT)
+def expf(x):
+    """exp of a float32, to about 1 ulp (tests/fast/test_kernels.py)."""
+    x = min(max(x, _EXPF_LO), _EXPF_HI)
+    kf = np.floor(x * _LOG2EF + HALF)
+    r = (x - kf * _LN2F_HI) - kf * _LN2F_LO
+    c = _EXPF_P
+    p = ((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]
+    e = (p * r) * r + r + ONE
+    return e * _as_float32((np.int32(kf) + np.int32(127)) << np.int32(23))
 
 
 def _tanh64(x):
