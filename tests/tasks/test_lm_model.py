@@ -57,6 +57,46 @@ def test_recurrent_lm_matches_torch_on_one_segment_from_a_carried_state():
                 f"{name}.{k}: max diff {np.abs(ours - p.grad.numpy()).max()}"
 
 
+def test_tied_weights_match_torch_and_take_one_step(tmp_path):
+    """Press & Wolf's tying: the decoder's weight is the embedding matrix, its gradient the sum of
+    both uses (against torch, whose decoder.weight is its encoder.weight), stepped once by SGD; the
+    state dict keeps both keys, and a saved model loads back tied."""
+    torch = pytest.importorskip("torch")
+    from unrolled.train.optim import SGD
+
+    V, H, T, B = 11, 6, 5, 3
+    net = RecurrentLM("lstm", V, H, H, num_layers=2, tie_weights=True, dtype=np.float64, seed=2)
+    assert net.params["decoder.weight"] is net.params["encoder.weight"]
+    assert net.num_parameters() == sum(p.size for k, p in net.params.items() if k != "decoder.weight")
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, V, (T, B)), rng.integers(0, V, (T, B))
+    net.zero_grad()
+    loss, _ = net.forward_loss(x, y)
+    net.backward_loss()
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    SGD(net, lr=0.5).step()
+
+    emb, lstm, lin = torch.nn.Embedding(V, H), torch.nn.LSTM(H, H, 2), torch.nn.Linear(H, V)
+    lin.weight = emb.weight  # torch's word_language_model ties them so
+    modules = {"encoder": emb, "rnn": lstm, "decoder": lin}
+    for name, m in modules.items():
+        m.double()
+        m.load_state_dict({k[len(name) + 1:]: torch.tensor(v) for k, v in before.items() if k.startswith(name + ".")})
+    out, _ = lstm(emb(torch.tensor(x)))
+    theirs = torch.nn.functional.cross_entropy(lin(out).reshape(-1, V), torch.tensor(y).reshape(-1))
+    theirs.backward()
+    assert loss == pytest.approx(theirs.item(), rel=1e-12)
+    np.testing.assert_allclose(net.grads["encoder.weight"], emb.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(net.params["encoder.weight"], before["encoder.weight"] - 0.5 * emb.weight.grad.numpy(),
+                               rtol=1e-12, atol=1e-12)  # one step, not two
+
+    lm = LanguageModel(**{**TINY, "embedding_dim": 16}, tie_weights=True, epochs=1).fit(VERSE)
+    lm.save(tmp_path / "tied")
+    again = LanguageModel.load(tmp_path / "tied")
+    assert again.net_.params["decoder.weight"] is again.net_.params["encoder.weight"]
+    assert again.score("Shall I compare thee") == pytest.approx(lm.score("Shall I compare thee"))
+
+
 def spy_on_lstm(monkeypatch):
     """Record every training-mode forward (state in, state out) and backward (dstate) of LSTM."""
     calls = []
@@ -232,6 +272,7 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path):
     ({"max_steps": 0}, "or None to let epochs decide"),
     ({"max_minutes": -1}, "or None for no time limit"),
     ({"batch_size": 10_000}, "smaller batch_size or more text"),
+    ({"tie_weights": True}, "tie_weights=True needs embedding_dim == hidden_size"),
 ])
 def test_bad_hyperparameters_name_the_fix(kw, fix):
     with pytest.raises(ValueError, match="LanguageModel|batch_size") as e:

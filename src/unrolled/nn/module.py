@@ -46,6 +46,19 @@ class Module:
         self._grads[name] = np.zeros_like(value)
         return value
 
+    def _share_param(self, name: str, owner: "Module", owner_name: str) -> np.ndarray:
+        """Make parameter ``name`` the very array of ``owner``'s ``owner_name``, and its gradient
+        ``owner``'s gradient (weight tying): both backward passes add into the one gradient, and
+        optimizers, which skip a key that repeats both arrays, step it once."""
+        value, grad = owner._params[owner_name], owner._grads[owner_name]
+        mine = self._params.get(name)
+        if mine is None or mine.shape != value.shape or mine.dtype != value.dtype:
+            got = None if mine is None else f"{mine.shape} {mine.dtype}"
+            raise ValueError(f"cannot tie {name!r} ({got}) to {owner_name!r} ({value.shape} {value.dtype}); "
+                             "a tied pair needs one shape and dtype")
+        self._params[name], self._grads[name] = value, grad
+        return value
+
     # -- the tree ------------------------------------------------------------------------------
     def __setattr__(self, name, value):
         if isinstance(value, Module):
@@ -109,7 +122,8 @@ class Module:
         return list(self.params.items())
 
     def num_parameters(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        """Parameters counted once each (a tied array appears under two keys)."""
+        return int(sum(p.size for p in {id(p): p for p in self.params.values()}.values()))
 
     # -- modes ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":

@@ -37,7 +37,7 @@ def _collect(params) -> list[tuple[str, np.ndarray, np.ndarray]]:
         sources = {f"{i}.": _pair(obj) for i, obj in enumerate(params)}
     else:
         sources = {"": None}
-    triples, seen = [], set()
+    triples, seen = [], {}  # id(param) -> (id(its gradient), the model it came from)
     for prefix, pair in sources.items():
         if pair is None:
             raise ValueError(f"cannot optimize {params!r:.60}; pass a Module (with .params and "
@@ -48,8 +48,10 @@ def _collect(params) -> list[tuple[str, np.ndarray, np.ndarray]]:
                 raise ValueError(f"parameter {prefix + k!r} has no gradient of shape {p.shape}; "
                                  "give grads the same keys and shapes as params")
             if id(p) in seen:  # a second in-place update of the same array would double the step
+                if seen[id(p)] == (id(g), prefix):  # a weight tied inside one model (Module._share_param)
+                    continue
                 raise ValueError(f"parameter {prefix + k!r} is listed twice; pass each Module once")
-            seen.add(id(p))
+            seen[id(p)] = (id(g), prefix)
             triples.append((prefix + k, p, g))
     return triples
 
@@ -274,7 +276,7 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
     """
     _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
     _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
-    arrays = _grad_arrays(grads)
+    arrays = list({id(g): g for g in _grad_arrays(grads)}.values())  # a tied weight's gradient once
     if not arrays:
         return 0.0
     norms = [_norm(g, norm_type) for g in arrays]

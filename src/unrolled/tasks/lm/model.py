@@ -22,7 +22,7 @@ import numpy as np
 from unrolled.nn.activations import log_softmax
 from unrolled.tasks.base import TaskEstimator, network_hyperparams, training_hyperparams
 from unrolled.train.world import current as current_world, shard_rows, sum_over
-from unrolled.train.hyperparams import Hyper, positive, whole
+from unrolled.train.hyperparams import Hyper, flag_value, positive, whole
 from unrolled.tasks.lm import sampling
 from unrolled.tasks.lm.baseline import make_tokenizer
 from unrolled.tasks.lm.batching import batchify, segments
@@ -99,6 +99,8 @@ class LanguageModel(TaskEstimator):
         "init_range": Hyper(None, "draw every parameter from U(-a, a), as Zaremba et al. (0.1 small, 0.05 medium); "
                                   "None: each layer's own initialisation (PyTorch's)",
                             positive(none="for each layer's own initialisation", example=0.1), type=float),
+        "tie_weights": Hyper(False, "the output layer's weight is the embedding matrix (Press & Wolf 2017); needs "
+                                    "embedding_dim == hidden_size", flag_value()),
         "lr_decay_after": Hyper(0, "epochs at the initial learning rate before lr_decay acts after each further "
                                    "epoch (Zaremba et al.: 4 small, 6 medium; an epoch is eval_every steps when set)",
                                 whole(0)),
@@ -108,6 +110,12 @@ class LanguageModel(TaskEstimator):
     }
     learned = ("vocab_size_", "history_", "steps_", "best_epoch_", "stopped_early_", "out_of_time_",
                "train_tokens_per_second_")
+
+    def _check_together(self) -> None:
+        super()._check_together()
+        if self.tie_weights and self.embedding_dim != self.hidden_size:
+            raise ValueError(f"LanguageModel: tie_weights=True needs embedding_dim == hidden_size, got "
+                             f"{self.embedding_dim} and {self.hidden_size}; set --embedding-dim {self.hidden_size}")
 
     def __repr__(self) -> str:
         size = "unfitted" if getattr(self, "net_", None) is None else f"V={self.vocab_size_}"
@@ -336,7 +344,8 @@ class LanguageModel(TaskEstimator):
     # -- persistence (the base class saves parameters, learned state and the network) ---------------
     def _build_network(self):
         return RecurrentLM(self.cell, self.tokenizer_.vocab_size, self.embedding_dim, self.hidden_size,
-                           self.num_layers, self.dropout, init_range=self.init_range, dtype=self.dtype, seed=self.seed)
+                           self.num_layers, self.dropout, init_range=self.init_range, tie_weights=self.tie_weights,
+                           dtype=self.dtype, seed=self.seed)
 
     def _save_extra(self):
         return {}, {"tokenizer": self.tokenizer_.to_dict()}

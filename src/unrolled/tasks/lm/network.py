@@ -14,6 +14,11 @@ layers, out of the last -- never on the state carried from step to step (Zaremba
 (``nn.linear_cross_entropy``), so the (T, B, V) logits are never formed; ``forward`` gives the
 logits themselves (sampling, scoring one text). ``init_range=a`` redraws every parameter from
 U(-a, a), Zaremba et al.'s initialisation, instead of each layer's own (PyTorch's).
+
+``tie_weights=True`` makes the decoder's weight the embedding matrix itself (Press & Wolf 2017;
+Inan et al. 2017), ``decoder.weight is encoder.weight`` (V, E), as PyTorch's word_language_model
+ties them: one array, whose gradient gets both the decoder's ``dz^T h`` and the embedding's
+scattered rows. It needs E = H. The state dict keeps both keys, as torch's does.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class RecurrentLM(Module):
     grad_buckets = ("decoder", "rnn")  # the order backward completes them (Module.gradients_final)
 
     def __init__(self, cell, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0, *,
-                 init_range=None, dtype=np.float32, seed=None):
+                 init_range=None, tie_weights=False, dtype=np.float32, seed=None):
         super().__init__()
         # spawn(6)'s first five are spawn(5)'s: each layer draws what it drew before init_range came
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
@@ -42,6 +47,13 @@ class RecurrentLM(Module):
                               seed=rngs[2])
         self.drop_out = Dropout(dropout, seed=rngs[3])  # before the decoder
         self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=rngs[4])
+        if tie_weights:
+            if embedding_dim != hidden_size:
+                raise ValueError(f"RecurrentLM: tie_weights needs embedding_dim == hidden_size, got "
+                                 f"{embedding_dim} and {hidden_size}; set both to one size")
+            self.decoder._share_param("weight", self.encoder, "weight")
+            self.grad_buckets = ("rnn",)  # the decoder's gradient is complete only after the embedding's
+        self.tie_weights = bool(tie_weights)
         self.output = LinearCrossEntropy(self.decoder)  # not a Module: no parameters, no state-dict keys
         if init_range is not None:
             if isinstance(init_range, bool) or not isinstance(init_range, (int, float)) or not init_range > 0:

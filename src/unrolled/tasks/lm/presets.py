@@ -41,6 +41,10 @@ PRESETS = {
     "zaremba-medium": Preset("ptb", _zaremba(T=35, H=650, dropout=0.5, init_range=0.05, decay=1.2, decay_after=6,
                                              epochs=39),
                              "Zaremba et al. (2014) medium, regularized: validation 86.2, test 82.7"),
+    "zaremba-medium-tied": Preset("ptb", {**_zaremba(T=35, H=650, dropout=0.5, init_range=0.05, decay=1.2,
+                                                     decay_after=6, epochs=39), "tie_weights": True},
+                                  "the medium model with its output weight tied to its embedding (Press & Wolf 2017); "
+                                  "Zaremba et al.'s untied medium: validation 86.2, test 82.7"),
 }
 
 
