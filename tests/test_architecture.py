@@ -21,7 +21,7 @@ ALLOWED = {
     **{m: MATH + ("fast.kernels.loops",) for m in MATH},  # a cell names its compiled kernel's code
     "fast": ("fast", "nn.loop"),
     "nn": ("nn", "fast", "files"),
-    "train": ("train", "nn", "files"),
+    "train": ("train", "nn", "fast", "files"),  # fast: the optimizers' whole-array passes
     "tasks": ("tasks", "train", "nn", "files", "data"),
     "inside": ("inside", "tasks", "train", "nn", "files", "data"),
     "onnx": ("onnx", "tasks", "nn", "files"),
