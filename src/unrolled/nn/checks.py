@@ -20,6 +20,20 @@ def check_positive_int(value, what: str, name: str) -> int:
     return int(value)
 
 
+def as_numbers(a, what: str, name: str, hint: str = "") -> np.ndarray:
+    """``a`` (an array, a list, a torch tensor) as a NumPy array of real numbers, not cast: a
+    ragged list, a complex or a text value is refused naming ``what`` (``hint``: the dtype wanted)."""
+    if hasattr(a, "detach"):  # a torch tensor
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # a ragged list
+        raise ValueError(f"{name}: {what} is not an array of numbers ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: {what} has dtype {arr.dtype}; give real numbers{hint or ' (float, int or bool)'}")
+    return arr
+
+
 def check_finite(a: np.ndarray, what: str, name: str) -> None:
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from unrolled.fast.kernels.step import stack_step
-from unrolled.nn.checks import check_finite, check_positive_int, resolve_dtype
+from unrolled.nn.checks import as_numbers, check_finite, check_positive_int, resolve_dtype
 from unrolled.nn.module import Module
 from unrolled.nn.recurrent import LAYERS, Recurrent
 
@@ -36,14 +36,7 @@ from unrolled.nn.recurrent import LAYERS, Recurrent
 def as_real(a, dtype, what: str, name: str) -> np.ndarray:
     """``a`` as a finite array of ``dtype``: numbers only (a complex or text value is refused, not
     cast), no NaN or inf, which would run through every later step (``forward`` refuses them too)."""
-    if hasattr(a, "detach"):  # a torch tensor
-        a = a.detach().cpu().numpy()
-    try:
-        arr = np.asarray(a)
-    except ValueError as e:  # a ragged list
-        raise ValueError(f"{name}: {what} is not an array of numbers ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: {what} has dtype {arr.dtype}; give real numbers (float, int or bool)")
+    arr = as_numbers(a, what, name)
     arr = arr.astype(dtype, copy=False)
     check_finite(arr, what, name)
     return arr

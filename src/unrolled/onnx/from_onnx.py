@@ -23,6 +23,7 @@ import onnx
 from onnx import helper
 
 from unrolled.files import open_regular
+from unrolled.nn.checks import as_numbers
 from unrolled.nn.module import Module
 from unrolled.onnx.nodes import RECURRENT, RecurrentNode
 from unrolled.onnx.ops import GLUE, MULTI_OUTPUT, OLD_SOFTMAX, check_size, result_shape, tensor_array
@@ -60,15 +61,7 @@ class OnnxGraph(Module):
         """``value`` as the input ``name``: its dtype (a float where the graph takes integers only if
         it is whole, never a complex or text value) and the rank and fixed dims the graph declares."""
         want, declared = self.input_types[name], self.input_shapes.get(name)
-        if hasattr(value, "detach"):  # a torch tensor
-            value = value.detach().cpu().numpy()
-        try:
-            arr = np.asarray(value)
-        except ValueError as e:  # a ragged list
-            raise ValueError(f"OnnxGraph: input {name!r} is not an array ({e})") from None
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"OnnxGraph: input {name!r} has dtype {arr.dtype}; give real numbers"
-                             + (f" ({np.dtype(want)})" if want is not None else ""))
+        arr = as_numbers(value, f"input {name!r}", "OnnxGraph", f" ({np.dtype(want)})" if want is not None else "")
         if want is not None and np.dtype(want).kind in "biu" and arr.dtype.kind == "f":
             if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
                 raise ValueError(f"OnnxGraph: input {name!r} takes {np.dtype(want)} values, got floats that are not "
