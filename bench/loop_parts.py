@@ -13,13 +13,14 @@ each of the last two in one compiled loop, as in the time loop (no Python betwee
 
 Interleaved rounds, medians; the shares are of ``loop``. Run it on a quiet machine.
 
-    python bench/loop_parts.py
-    python bench/loop_parts.py --cells lstm --rounds 9
+    python bench/loop_parts.py                 # writes bench/results/loop_parts.md
+    python bench/loop_parts.py --cells lstm --rounds 9 --out /tmp/parts.md
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import sys
 import time
@@ -107,17 +108,24 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cells", default="lstm,gru,rnn")
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "loop_parts.md"))
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
-    print("| cell | one thread's B, T, H | loop ms | products ms | gates ms | products / loop | gates / loop |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    lines = ["# Where one thread's inference time loop goes", "",
+             f"`python bench/loop_parts.py --rounds {args.rounds}` on {platform.node() or 'this machine'}, "
+             f"{time.strftime('%Y-%m-%d')}: float32, eval mode, medians of interleaved rounds; B is one thread's rows "
+             "(half of the benchmark's batch where a layer splits it).", "",
+             "| cell | one thread's B, T, H | loop ms | products ms | gates ms | products / loop | gates / loop |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    print("\n".join(lines))
     for cell in args.cells.split(","):
         for B, T, D, H in SHAPES:
             rows = B // 2 if B >= 4 else B  # the rows of one thread where a layer splits its batch
             t = timed(parts(cell, rows, T, H, rng), args.rounds)
-            print(f"| {cell} | {rows}, {T}, {H} | {1e3 * t['loop']:.2f} | {1e3 * t['products']:.2f} | "
-                  f"{1e3 * t['gates']:.2f} | {t['products'] / t['loop']:.2f} | {t['gates'] / t['loop']:.2f} |",
-                  flush=True)
+            lines.append(f"| {cell} | {rows}, {T}, {H} | {1e3 * t['loop']:.2f} | {1e3 * t['products']:.2f} | "
+                         f"{1e3 * t['gates']:.2f} | {t['products'] / t['loop']:.2f} | {t['gates'] / t['loop']:.2f} |")
+            print(lines[-1], flush=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,27 @@ def test_repeated_training_steps_equal_a_fresh_layer(mode):
     assert np.array_equal(warm.result[0], fresh.result[0]) and np.array_equal(warm.result[1], fresh.result[1])
     for k in fresh.grads:
         assert np.array_equal(warm.result[2][k], fresh.result[2][k]), k
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("H", [5, 128])  # the small product and the packed one
+def test_inference_reuses_packed_weights_only_while_they_are_unchanged(mode, H):
+    """In eval mode a layer keeps W_hh packed from call to call (schedule._recurrent_weights);
+    a change in place -- a user's, an optimizer's, a state dict loaded -- is seen at the next call."""
+    m = make_layer(mode, 3, H, num_layers=2, dtype=np.float32, seed=0).eval()
+    x = np.random.default_rng(1).standard_normal((7, 6, 3)).astype(np.float32)
+    y1, _ = m.forward(x)
+    kept = m._work[1].kept["W_hh"][3]
+    assert np.array_equal(m.forward(x)[0], y1) and m._work[1].kept["W_hh"][3] is kept  # reused, same numbers
+    m.params["weight_hh_l1"][...] *= 0.5  # in place, the array the layer holds
+    fresh = make_layer(mode, 3, H, num_layers=2, dtype=np.float32, seed=0).eval()
+    fresh.load_state_dict(m.state_dict())
+    y2, _ = m.forward(x)
+    assert not np.array_equal(y2, y1) and np.array_equal(y2, fresh.forward(x)[0])
+    assert m._work[1].kept["W_hh"][3] is not kept  # packed anew
+    m.train()
+    m.forward(x)  # a training call between two inference calls
+    m.eval()
+    m.params["weight_hh_l0"][0, 0] += 1.0
+    fresh.load_state_dict(m.state_dict())
+    assert np.array_equal(m.forward(x)[0], fresh.forward(x)[0])

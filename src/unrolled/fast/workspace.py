@@ -26,6 +26,7 @@ class Workspace:
 
     def __init__(self):
         self._raw: dict[int, np.ndarray] = {}
+        self.kept: dict = {}  # results a layer keeps for its next call (schedule._recurrent_weights)
 
     def empty(self, slot: int, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -38,4 +39,4 @@ class Workspace:
         return raw[start:start + n].view(dtype).reshape(shape)
 
     def __getstate__(self):  # copies and pickles of a layer do not carry its buffers
-        return {"_raw": {}}
+        return {"_raw": {}, "kept": {}}

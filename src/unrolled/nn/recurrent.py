@@ -136,7 +136,8 @@ class Recurrent(Module):
         h_n, c_n = np.empty_like(h0), (None if c0 is None else np.empty_like(c0))
         caches, drop_masks, paired, inp = [], [], [], x
         for layer in range(self.num_layers):
-            y = np.zeros((T, B, self.num_directions * H), dtype=self.dtype)  # each direction writes its half
+            # each direction writes its half, every step of it; with lengths, padded steps stay 0
+            y = (np.empty if mask is None else np.zeros)((T, B, self.num_directions * H), dtype=self.dtype)
             both = (side_by_side is not None and self.num_directions == 2
                     and side_by_side(inp, self._weights(self.params, layer, 0), mask))
 
