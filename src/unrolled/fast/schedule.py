@@ -159,19 +159,26 @@ def _forward_fast(cell, x, params, h0, c0, pack, reverse, keep, wide, work, y):
     else:  # the GRU's b_hn sits inside r * (W_hn h + b_hn), apart from b_in
         xw += b_ih
         b = b_hh
-    hs = work.empty(0, (T + 1, B, H), x.dtype)  # (T+1, B, H), processing order, rows sorted
-    hs[0] = pack.sort(h0)
+    # In inference, going forward over whole sequences, y is the states themselves: y = hs[1:],
+    # written once by the step (not copied after it), in memory of its own since y is returned
+    alias = y is None and not keep and not reverse and pack.rows is None
+    hs = np.empty((T + 1, B, H), x.dtype) if alias else work.empty(0, (T + 1, B, H), x.dtype)  # (T+1, B, H),
+    hs[0] = pack.sort(h0)  # processing order, rows sorted
     cs = hs  # cells without a cell state never touch it
     if c0 is not None:
         cs = work.empty(1, (T + 1, B, H), x.dtype)
         cs[0] = pack.sort(c0)
     cache = work.empty(2, (N if keep else B, cell.cache_width * H), x.dtype)
-    if y is None:
-        y = (np.empty if pack.rows is None else np.zeros)((T, B, H), dtype=x.dtype)  # by time, caller's order
+    if alias:
+        y, y_loop = hs[1:], np.empty((0, B, H), dtype=x.dtype)  # the loop copies nothing into y
+    else:
+        if y is None:
+            y = (np.empty if pack.rows is None else np.zeros)((T, B, H), dtype=x.dtype)  # by time, caller's order
+        y_loop = y
     W_hhT, P = _recurrent_weights(W_hh, how, work, reuse=not keep)  # (H, G*H) and its packed form
 
     def rows(lo, hi):  # the whole time loop for sorted rows lo:hi (rows never interact)
-        loops.forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, y, pack.order, pack.counts, pack.starts,
+        loops.forward_loop(code, xw, W_hhT, P, b, hs, cs, cache, y_loop, pack.order, pack.counts, pack.starts,
                            reverse, keep, flag, lo, hi, how)
 
     threads.over_rows(rows, B, pack.half) if wide else rows(0, B)

@@ -135,9 +135,13 @@ class Recurrent(Module):
         h0, c0 = check_state(state, (LD, B, H), self.cell.has_cell_state, self.dtype, name)
         h_n, c_n = np.empty_like(h0), (None if c0 is None else np.empty_like(c0))
         caches, drop_masks, paired, inp = [], [], [], x
+        # one direction over whole sequences in inference: the schedule returns y (the fast one as a
+        # view of its states, written once); else each direction writes its half of y, every step of
+        # it, and with lengths the padded steps stay 0
+        own = self.num_directions == 1 and mask is None and not training
         for layer in range(self.num_layers):
-            # each direction writes its half, every step of it; with lengths, padded steps stay 0
-            y = (np.empty if mask is None else np.zeros)((T, B, self.num_directions * H), dtype=self.dtype)
+            y = None if own else (np.empty if mask is None else np.zeros)((T, B, self.num_directions * H),
+                                                                          dtype=self.dtype)
             both = (side_by_side is not None and self.num_directions == 2
                     and side_by_side(inp, self._weights(self.params, layer, 0), mask))
 
@@ -150,12 +154,14 @@ class Recurrent(Module):
                 if both:
                     run = partial(run, alone=True)
                 return run(self.cell, inp, params, h0[j], None if c0 is None else c0[j], mask, bool(d), training,
-                           self._work[j], out=y[:, :, d * H:(d + 1) * H])
+                           self._work[j], out=None if y is None else y[:, :, d * H:(d + 1) * H])
 
             if both:
                 results = threads.pair(partial(direction, 0), partial(direction, 1))
             else:
                 results = [direction(d) for d in range(self.num_directions)]
+            if own:
+                y = results[0][0]  # (T, B, H)
             for d, (_, h_T, c_T, cache) in enumerate(results):  # y: (T, B, dirs*H), written
                 j = layer * self.num_directions + d
                 h_n[j] = h_T

@@ -119,8 +119,9 @@ def _make(code: int, how: int, sources: int = SOURCES):
                     gru.forward_step(*args)
                 else:
                     rnn.forward_step(*args)
-                for r in range(lo, run):
-                    copy_into(y[t, order[r]], hs[s + 1, r])
+                if y.shape[0] > 0:  # else y is hs[1:] itself (schedule: inference, forward, whole sequences)
+                    for r in range(lo, run):
+                        copy_into(y[t, order[r]], hs[s + 1, r])
 
     @njit(**JIT)
     def backward(dy, dh_rec, dh_carry, dc, cache, hs, cs, W_hh, P, counts, starts, reverse, da, da_h, flag, lo, hi):
