@@ -35,6 +35,16 @@ def test_add_scaled_and_scale_in_place(n, dtype, thread_count):
     assert np.allclose(y, want * dtype(0.5), rtol=tol, atol=tol)
 
 
+def test_a_large_sum_is_the_same_number_on_one_thread_and_two():
+    a = np.random.default_rng(3).standard_normal(3 * elementwise.MIN_SPLIT + 1).astype(np.float32)
+    sums = []
+    for n in (1, 2):
+        threads.set_threads(n)
+        sums.append(elementwise.sum_squares(a))
+    threads.set_threads(None)
+    assert sums[0] == sums[1]
+
+
 def test_other_arrays_go_through_numpy():
     """A strided view and an integer array: the NumPy fallbacks, same results."""
     a = np.arange(40, dtype=np.float32).reshape(8, 5)[:, ::2]  # not contiguous
@@ -45,3 +55,5 @@ def test_other_arrays_go_through_numpy():
     elementwise.scale(y, 0.5)
     assert np.array_equal(y, 1.5 * a)
     assert elementwise.sum_squares(np.arange(4)) == 14.0
+    with pytest.raises(ValueError):  # same size, other shape: refused as NumPy refuses it
+        elementwise.add_scaled(np.zeros((2, 3), np.float32), 1.0, np.ones((3, 2), np.float32))

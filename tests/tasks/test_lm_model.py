@@ -74,6 +74,11 @@ def test_tied_weights_match_torch_and_take_one_step(tmp_path):
     loss, _ = net.forward_loss(x, y)
     net.backward_loss()
     before = {k: v.copy() for k, v in net.state_dict().items()}
+    from unrolled.train.hooks import grad_norm
+    from unrolled.train.optim import clip_grad_norm_
+    from unrolled.train.world import _distinct
+    assert grad_norm(net) == pytest.approx(clip_grad_norm_(net, 1e9), rel=1e-12)  # the tied gradient once
+    assert "decoder.weight" not in _distinct(net.grads)  # sent once by AverageGradients
     SGD(net, lr=0.5).step()
 
     emb, lstm, lin = torch.nn.Embedding(V, H), torch.nn.LSTM(H, H, 2), torch.nn.Linear(H, V)
@@ -89,6 +94,10 @@ def test_tied_weights_match_torch_and_take_one_step(tmp_path):
     np.testing.assert_allclose(net.grads["encoder.weight"], emb.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(net.params["encoder.weight"], before["encoder.weight"] - 0.5 * emb.weight.grad.numpy(),
                                rtol=1e-12, atol=1e-12)  # one step, not two
+
+    untied = {**before, "decoder.weight": before["decoder.weight"] + 1}
+    with pytest.raises(ValueError, match="'encoder.weight' and 'decoder.weight' differ, but this model ties them"):
+        net.load_state_dict(untied)
 
     lm = LanguageModel(**{**TINY, "embedding_dim": 16}, tie_weights=True, epochs=1).fit(VERSE)
     lm.save(tmp_path / "tied")

@@ -26,9 +26,13 @@ def _flat(a: np.ndarray) -> np.ndarray | None:
 
 
 def _over(job, n: int) -> list:
-    """[job(lo, hi)] for one range, or the two halves' results on our two threads."""
-    if n < MIN_SPLIT or threads.threads_now() < 2:
+    """[job(lo, hi)] over [0, n): one range below ``MIN_SPLIT``, else always the same two halves,
+    on our two threads where two cores are free and one after the other where not, so that a sum
+    is the same number whatever the load."""
+    if n < MIN_SPLIT:
         return [job(0, n)]
+    if threads.threads_now() < 2:
+        return [job(0, n // 2), job(n // 2, n)]
     out = [None, None]
 
     def half(lo, hi):
@@ -47,9 +51,10 @@ def sum_squares(a: np.ndarray) -> float:
 
 
 def add_scaled(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
-    """y += alpha * x in place, alpha rounded to y's dtype first (as ``y -= lr * g`` in NumPy)."""
+    """y += alpha * x in place, alpha rounded to y's dtype first; each entry one fused
+    multiply-add (one rounding, where NumPy's ``y += alpha * x`` rounds the product too)."""
     fy, fx = _flat(y), _flat(x)
-    if fy is None or fx is None or fx.dtype != fy.dtype or fx.size != fy.size:
+    if fy is None or fx is None or fx.dtype != fy.dtype or x.shape != y.shape:
         y += y.dtype.type(alpha) * x
         return
     a = fy.dtype.type(alpha)

@@ -126,7 +126,7 @@ class Packing(NamedTuple):
 
 def forward_fast(cell, x, params, h0, c0, mask, reverse, keep, work=None, alone=False, out=None):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``); y into ``out`` when
-    given (zeros, e.g. this direction's half of the layer's output).
+    given (e.g. this direction's half of the layer's output; zeros where lengths leave steps unwritten).
 
     A wide batch (``threads.wide``) runs on our two threads, each on rows that take half of the
     steps, BLAS held to one thread; a narrow one runs on one (see ``unrolled.fast.threads``), as

@@ -42,7 +42,7 @@ def freeze(new, old, m):
 
 def forward(cell, x, params, h0, c0, mask, reverse, keep, work=None, observe=None, out=None):
     """x (T, B, D) -> y (T, B, H), h_T, c_T, cache (None unless ``keep``); y into ``out`` when
-    given (zeros, e.g. this direction's half of the layer's output)."""
+    given (e.g. this direction's half of the layer's output; every step is written)."""
     T = x.shape[0]
     y = np.zeros((T,) + h0.shape, dtype=x.dtype) if out is None else out
     h, c = h0, c0

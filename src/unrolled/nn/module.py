@@ -191,6 +191,12 @@ class Module:
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"state dict entry {k!r} contains NaN or inf")
             arrays[k] = v
+        first = {}  # a tied weight (_share_param): one array under two keys, which must agree
+        for k, p in params.items():
+            other = first.setdefault(id(p), k)
+            if other != k and not np.array_equal(arrays[other], arrays[k]):
+                raise ValueError(f"state dict entries {other!r} and {k!r} differ, but this model ties them (one "
+                                 "array); give both the same values, or load into an untied model")
         for k, v in arrays.items():
             np.copyto(params[k], v, casting="unsafe")
         return self

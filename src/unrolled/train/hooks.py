@@ -10,7 +10,7 @@ What a hook may read: ``trainer.model`` (and its ``grads``), ``trainer.loss`` (t
 
 from __future__ import annotations
 
-import numpy as np
+from unrolled.fast import elementwise
 
 EVENTS = (
     "before_step",     # gradients zeroed, the step's forward and backward about to run
@@ -50,8 +50,9 @@ def check_hook(hook):
 
 
 def grad_norm(model) -> float:
-    """The joint L2 norm of every gradient of ``model`` (what ``clip_grad_norm_`` measures), in float64."""
-    return float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in model.grads.values())))
+    """The joint L2 norm of every gradient of ``model`` (what ``clip_grad_norm_`` measures: a tied
+    weight's gradient, under two keys, once), in float64."""
+    return elementwise.norm2({id(g): g for g in model.grads.values()}.values())
 
 
 class GradNormProbe:

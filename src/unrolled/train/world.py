@@ -61,6 +61,12 @@ def check_world(world):
     return world
 
 
+def _distinct(grads: dict) -> list[str]:
+    """The keys of ``grads`` but the second of two naming one array (a tied weight): it is sent once."""
+    first = {}
+    return [k for k, g in grads.items() if first.setdefault(id(g), k) == k]
+
+
 class AverageGradients:
     """The ``after_backward`` hook of data parallelism: the gradient of the global batch on every
     process, from ``allreduce_mean`` of one flat buffer (every gradient, then the loss).
@@ -93,12 +99,13 @@ class AverageGradients:
         names = tuple(getattr(model, "grad_buckets", ()))
         if not (self.overlap and hasattr(world, "allreduce_mean_in_place_async")):
             names = ()
-        groups = [[k for k in grads if k.startswith(name + ".")] for name in names]
+        keys = _distinct(grads)
+        groups = [[k for k in keys if k.startswith(name + ".")] for name in names]
         early = {k for g in groups for k in g}
-        rest = [k for k in grads if k not in early]
+        rest = [k for k in keys if k not in early]
         tied = any(np.shares_memory(grads[a], grads[b]) for a in early for b in rest)
         if tied or not all(groups):  # a shared weight is complete only at the end: no early slices
-            names, groups, rest = (), [], list(grads)
+            names, groups, rest = (), [], keys
         groups.append(rest)
         starts = np.cumsum([0] + [sum(grads[k].size for k in g) for g in groups]).tolist()
         return names, groups, starts
@@ -155,7 +162,7 @@ class AverageGradients:
     def after_backward(self, trainer) -> None:
         trainer.model.listen_gradients(None)
         self._grads = grads = trainer.model.grads
-        if self._plan is None or sum(map(len, self._plan[1])) != len(grads):
+        if self._plan is None or sum(map(len, self._plan[1])) != len(_distinct(grads)):
             self._plan = self._make_plan(trainer.model, grads, trainer.world)
         names, groups, starts = self._plan
         t0 = time.perf_counter()

@@ -187,7 +187,7 @@ def gemm(A, P, out, lo, hi):
         return
     KC = max(1, L1_BYTES // (NR * A.itemsize))
     MR = rows_per_tile(A.itemsize)
-    edge = np.empty((hi - lo + MR, NR), dtype=out.dtype)  # the last panel, when N is not a multiple of NR
+    edge = np.empty((hi - lo + MR if N % NR else 0, NR), dtype=out.dtype)  # the last panel, when N is not a multiple of NR
     for p in range(P.shape[0]):
         n = p * NR
         width = min(NR, N - n)

@@ -9,7 +9,8 @@ Here each is one pass with no temporary, over a 1-D range lo:hi so that two thre
 an array (``unrolled.fast.elementwise``).
 
 Sums run in eight float64 partial sums, one per lane, so that LLVM vectorises them (a single
-running sum is a chain it must not reorder) and the order is fixed: the same numbers on any machine.
+running sum is a chain it must not reorder), in a fixed order: the same number for the same range
+(``elementwise`` always cuts a large array into the same two halves, whatever the threads).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def sum_squares(a, lo, hi):
 
 @njit(**JIT)
 def add_scaled(y, alpha, x, lo, hi):
-    """y[lo:hi] += alpha * x[lo:hi] in place (y, x 1-D of one dtype; alpha in their dtype)."""
+    """y[lo:hi] += alpha * x[lo:hi] in place (y, x 1-D of one dtype; alpha in their dtype), each a
+    fused multiply-add (``contract``)."""
     for k in range(lo, hi):
         y[k] += alpha * x[k]
 
