@@ -31,6 +31,7 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_rnn import SHAPES  # noqa: E402
+from deploy_speed import interleaved  # noqa: E402
 
 from unrolled.fast import schedule  # noqa: E402
 from unrolled.fast.kernels import gru, loops, lstm, packed, rnn  # noqa: E402
@@ -87,23 +88,6 @@ def parts(cell: str, B: int, T: int, H: int, rng):
     return {"loop": loop, "products": products, "gates": gates}
 
 
-def timed(runs: dict, rounds: int, min_time: float = 0.05) -> dict:
-    reps = {}
-    for name, fn in runs.items():
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        reps[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-6)))
-    times = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            t0 = time.perf_counter()
-            for _ in range(reps[name]):
-                fn()
-            times[name].append((time.perf_counter() - t0) / reps[name])
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cells", default="lstm,gru,rnn")
@@ -121,7 +105,8 @@ def main(argv=None):
     for cell in args.cells.split(","):
         for B, T, D, H in SHAPES:
             rows = B // 2 if B >= 4 else B  # the rows of one thread where a layer splits its batch
-            t = timed(parts(cell, rows, T, H, rng), args.rounds)
+            runs = interleaved(parts(cell, rows, T, H, rng), args.rounds, min_time=0.05)
+            t = {name: statistics.median(ts) for name, ts in runs.items()}
             lines.append(f"| {cell} | {rows}, {T}, {H} | {1e3 * t['loop']:.2f} | {1e3 * t['products']:.2f} | "
                          f"{1e3 * t['gates']:.2f} | {t['products'] / t['loop']:.2f} | {t['gates'] / t['loop']:.2f} |")
             print(lines[-1], flush=True)
