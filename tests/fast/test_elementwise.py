@@ -57,3 +57,32 @@ def test_other_arrays_go_through_numpy():
     assert elementwise.sum_squares(np.arange(4)) == 14.0
     with pytest.raises(ValueError):  # same size, other shape: refused as NumPy refuses it
         elementwise.add_scaled(np.zeros((2, 3), np.float32), 1.0, np.ones((3, 2), np.float32))
+
+
+@pytest.mark.parametrize("n", [1, 9, elementwise.MIN_SPLIT + 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_scaled_sum_adds_two_arrays_in_one_pass(n, dtype, thread_count):
+    r = np.random.default_rng(n)
+    y, a, b = (r.standard_normal(n).astype(dtype) for _ in range(3))
+    want = y + dtype(2.0) * (a + b)
+    elementwise.add_scaled_sum(y, 2.0, a, b)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert y.dtype == dtype and np.allclose(y, want, rtol=tol, atol=tol)
+    z = np.zeros(n, dtype)
+    elementwise.add_scaled_sum(z, 1.0, a, b)
+    assert np.array_equal(z, a + b)  # onto zeros with alpha 1: exactly the sum
+
+
+@pytest.mark.parametrize("n", [1, 8, 9, 1000, elementwise.MIN_SPLIT + 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, None])
+def test_all_finite_finds_one_bad_entry_anywhere(n, dtype, bad, thread_count):
+    a = np.random.default_rng(n).standard_normal(n).astype(dtype) * dtype(1e30 if dtype == np.float32 else 1e300)
+    assert elementwise.all_finite(a)  # huge but finite: x * 0 is 0, no overflow
+    if bad is None:
+        return
+    for k in {0, n // 2, n - 1}:  # the first, a middle one (a lane, or the other half), the last (the tail)
+        b = a.copy()
+        b[k] = bad
+        assert not elementwise.all_finite(b)
+    assert not elementwise.all_finite(np.full((3, 2), bad, dtype)[:, ::2])  # a strided view: NumPy's check

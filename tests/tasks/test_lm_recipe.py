@@ -179,6 +179,14 @@ def test_presets_are_the_papers_configurations():
         preset("zaremba-large")
 
 
+def test_the_tied_preset_departs_from_the_medium_only_where_it_says():
+    medium, tied = PRESETS["zaremba-medium"].params, PRESETS["medium-tied-3h"].params
+    LanguageModel(**tied).check_params()
+    changed = {k: tied.get(k) for k in set(medium) | set(tied) if medium.get(k) != tied.get(k)}
+    assert changed == {"tie_weights": True, "epochs": 18, "lr_decay": 1 / 1.4, "lr_decay_after": 5}
+    assert tied["lr"] * tied["lr_decay"] ** (18 - 5) / tied["lr"] == pytest.approx(0.0126, abs=1e-4)  # 1% at the end
+
+
 @pytest.mark.parametrize("norm", [0.3, 40.0])  # below and above the paper's bound of 5
 def test_lr_T_clip_5_over_T_on_the_mean_is_lr_1_clip_5_on_the_sum(norm):
     """The presets' claim: the update of SGD lr 1 with the gradient of the loss summed over T

@@ -61,6 +61,26 @@ def add_scaled(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
     _over(lambda lo, hi: passes.add_scaled(fy, a, fx, lo, hi), fy.size)
 
 
+def add_scaled_sum(y: np.ndarray, alpha: float, a: np.ndarray, b: np.ndarray) -> None:
+    """y += alpha * (a + b) in place, alpha rounded to y's dtype: one pass over y where two
+    ``add_scaled`` calls would read and write it twice."""
+    fy, fa, fb = _flat(y), _flat(a), _flat(b)
+    if fy is None or fa is None or fb is None or not (fa.dtype == fb.dtype == fy.dtype) or \
+            not (a.shape == b.shape == y.shape):
+        y += y.dtype.type(alpha) * (a + b)
+        return
+    s = fy.dtype.type(alpha)
+    _over(lambda lo, hi: passes.add_scaled_sum(fy, s, fa, fb, lo, hi), fy.size)
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Is every entry of a finite (no inf, no nan)? As ``np.isfinite(a).all()``, in one read."""
+    f = _flat(a)
+    if f is None:
+        return bool(np.isfinite(a).all())
+    return all(_over(lambda lo, hi: passes.all_finite(f, lo, hi), f.size))
+
+
 def scale(y: np.ndarray, alpha: float) -> None:
     """y *= alpha in place."""
     f = _flat(y)

@@ -227,7 +227,7 @@ def _backward_fast(cell, dy, dh_T, dc_T, saved, params, grads, work):
     threads.over_rows(rows, B, pack.half) if wide else rows(0, B)
     # Sums over time of seed 004 eq. 7-8, each one GEMM over the N running rows.
     dW_ih, dW_hh, db_ih, db_hh = grads
-    sums = _weight_grads(xs, _h_prev(hs, pack, reverse, work), da, da_h, wide)
+    sums = _weight_grads(xs, _h_prev(hs, pack, reverse, work), da, da_h, wide, work)
     dW_ih += sums[0]
     dW_hh += sums[1]
     if b_ih is not None:
@@ -249,21 +249,30 @@ def _h_prev(hs, pack, reverse, work):
     return np.take(hs.reshape(T1 * B, H), at, axis=0, out=work.empty(10, (len(at), H), hs.dtype), mode="clip")
 
 
-def _weight_grads(x, h_prev, da, da_h, wide):
+def _weight_grads(x, h_prev, da, da_h, wide, work=None):
     """(dW_ih, dW_hh, db_ih, db_hh): dW_ih = dA^T X, dW_hh = dA_h^T H_prev and the column sums
     of dA and dA_h, over the N running rows (x (N, D), h_prev (N, H), da / da_h (N, G*H), the
     same array where the cell shares them). Formed as (X^T dA)^T, which BLAS runs faster than
     dA^T X on a narrow X (``python bench/packed.py``); on two threads each sums half of the
-    rows and the halves are added."""
-    parts = []
+    rows into buffers of its own in the workspace, and the second half is added into the first
+    in place (fresh arrays for the products and a third for their sum each cost page faults)."""
+    work = work or Workspace()
+    D, H, GH = x.shape[1], h_prev.shape[1], da.shape[1]
+    parts = [None, None]
 
     def rows(lo, hi):
+        i = int(lo > 0)  # which half: its own slots
         a, a_h = da[lo:hi], da_h[lo:hi]
-        db = a.sum(axis=0)
-        db_h = db if da_h is da else a_h.sum(axis=0)
-        parts.append(((x[lo:hi].T @ a).T, (h_prev[lo:hi].T @ a_h).T, db, db_h))
+        sx = np.matmul(x[lo:hi].T, a, out=work.empty(11 + 4 * i, (D, GH), x.dtype))  # (D, G*H) = X^T dA
+        sh = np.matmul(h_prev[lo:hi].T, a_h, out=work.empty(12 + 4 * i, (H, GH), x.dtype))  # (H, G*H)
+        db = np.sum(a, axis=0, out=work.empty(13 + 4 * i, (GH,), x.dtype))
+        db_h = db if da_h is da else np.sum(a_h, axis=0, out=work.empty(14 + 4 * i, (GH,), x.dtype))
+        parts[i] = (sx, sh, db, db_h)
 
     threads.over_rows(rows, x.shape[0]) if wide else rows(0, x.shape[0])
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(p + q for p, q in zip(*parts))
+    first, second = parts
+    if second is not None:
+        for mine, theirs in zip(first[:3] if da_h is da else first, second):
+            mine += theirs  # db_h is db where the cell shares da: added once
+    sx, sh, db, db_h = first
+    return sx.T, sh.T, db, db_h

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unrolled.fast import threads
+from unrolled.fast import elementwise, threads
 from unrolled.fast.kernels import softmax
 from unrolled.nn.checks import check_finite
 
@@ -158,11 +158,15 @@ class LinearCrossEntropy:
             raise RuntimeError("LinearCrossEntropy.backward needs a forward pass in training mode first")
         grads = self.linear.grads
         scale = self._dh.dtype.type(dloss)
-        for part in self._parts:
-            if part.used:
-                grads["weight"] += part.dW if scale == 1 else scale * part.dW
-                if "bias" in grads:
-                    grads["bias"] += part.db if scale == 1 else scale * part.db  # (V,)
+        used = [part for part in self._parts if part.used]
+        if len(used) == 2:  # both threads' sums in one pass over the (V, H) gradient
+            elementwise.add_scaled_sum(grads["weight"], scale, used[0].dW, used[1].dW)
+            if "bias" in grads:
+                elementwise.add_scaled_sum(grads["bias"], scale, used[0].db, used[1].db)  # (V,)
+        elif used:
+            elementwise.add_scaled(grads["weight"], scale, used[0].dW)
+            if "bias" in grads:
+                elementwise.add_scaled(grads["bias"], scale, used[0].db)  # (V,)
         dh, self._dh = self._dh, None  # one backward per forward, as the other layers
         for part in self._parts:
             part.used = False

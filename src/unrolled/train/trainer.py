@@ -65,6 +65,7 @@ import time
 
 import numpy as np
 
+from unrolled.fast import elementwise
 from unrolled.nn.module import Module
 from unrolled.train import optim
 from unrolled.train.batches import END, BatchStream
@@ -250,7 +251,7 @@ class Trainer:
                 optim.clip_grad_norm_(self.model, c.clip_norm)
             self._call("after_clip")
             self.optimizer.step()
-            bad = next((k for k, p in self.model.params.items() if not np.isfinite(p).all()), None)
+            bad = next((k for k, p in self.model.params.items() if not elementwise.all_finite(p)), None)
             if bad is not None:
                 raise self._diverged(f"the training diverged: the optimizer's step made {bad} nan/inf",
                                      self.steps + 1)

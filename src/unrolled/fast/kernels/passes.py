@@ -54,3 +54,29 @@ def scale(y, alpha, lo, hi):
     """y[lo:hi] *= alpha in place."""
     for k in range(lo, hi):
         y[k] *= alpha
+
+
+@njit(**JIT)
+def add_scaled_sum(y, alpha, a, b, lo, hi):
+    """y[lo:hi] += alpha * (a[lo:hi] + b[lo:hi]) in place: two arrays added in one pass over y."""
+    for k in range(lo, hi):
+        y[k] += alpha * (a[k] + b[k])
+
+
+@njit(**JIT)
+def all_finite(a, lo, hi):
+    """Is every a[k], k in lo:hi, finite? ``x * 0`` is 0 for a finite x and nan for inf or nan,
+    so the lanes' sums of it are 0 exactly when all are: a vectorised read with no temporary
+    (NumPy's ``np.isfinite(a).all()`` writes a boolean array as large as a, then reads it)."""
+    zero = a.dtype.type(0)
+    acc = np.zeros(LANES, dtype=a.dtype)
+    n = lo + (hi - lo) // LANES * LANES
+    for k in range(lo, n, LANES):
+        for j in range(LANES):
+            acc[j] += a[k + j] * zero
+    total = zero
+    for k in range(n, hi):
+        total += a[k] * zero
+    for j in range(LANES):
+        total += acc[j]
+    return total == 0
