@@ -20,6 +20,7 @@ import numpy as np
 
 from unrolled.fast import threads
 from unrolled.fast import schedule
+from unrolled.fast.workspace import Workspace
 from unrolled.fast.kernels import _blas, packed
 
 # (rows of one thread, H, G*H) for the LSTM shapes of bench_rnn.py split over two threads
@@ -64,7 +65,8 @@ def main():
             def before():
                 threads.matmul(dA.T, X), threads.matmul(dA.T, Hp), dA.sum(axis=0)
 
-            ours = lambda: schedule._weight_grads(X, Hp, dA, dA, True)  # noqa: E731
+            work = Workspace()  # the layer's own buffers, reused from call to call as in training
+            ours = lambda: schedule._weight_grads(X, Hp, dA, dA, True, work)  # noqa: E731
             print(f"  {n}, {D}, {H}, {GH}: %.3f | %.3f | %.2f" % _median_ratio(ours, before, rounds=7, reps=3))
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ output layer (``forward_loss``), the backward (``backward_loss``), the clip, the
 step with the engine's finiteness check, and ``zero_grad`` timed apart. PyTorch's is read from
 ``torch.profiler``: its operators' own time grouped as the output layer's products (``mm``,
 ``addmm``), the LSTM (oneDNN's layers), the log-softmax, and the rest (the optimizer, clipping,
-zeroing, the embedding). Milliseconds per step, medians for unrolled, means for torch. Run it on
-a quiet machine::
+zeroing, the embedding). Milliseconds per step, medians for unrolled, means for torch. Last, the
+output layer's three products on their own beside a square sgemm of the same flops: the floor
+under either library's step (``output_gemms``). Run it on a quiet machine::
 
     python bench/ptb_profile.py               # 100 steps each, about a minute: results/ptb_profile.md
 """
@@ -15,6 +16,7 @@ a quiet machine::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import statistics
 import time
@@ -121,6 +123,47 @@ def torch_phases(steps: int, corpus, lm_params) -> dict:
     return out
 
 
+def output_gemms(rounds: int = 9) -> dict:
+    """The output layer's three products of one step on their own, as the fused layer takes them
+    (z = h W^T, dh = dz W, dW = dz^T h; each of our two threads on half of the T B = 400 rows, BLAS
+    held to one thread), and a square sgemm of the same flops on two threads: ms and GFLOP/s,
+    medians of interleaved rounds. The floor under any step of this model on this machine."""
+    from unrolled.fast import threads
+    from unrolled.fast.kernels import _blas
+
+    r = np.random.default_rng(0)
+    N, H, V = 400, 200, 10_000
+    h = r.standard_normal((N, H)).astype(np.float32)
+    W = r.standard_normal((V, H)).astype(np.float32)
+    bufs = [dict(z=np.empty((N // 2, V), np.float32), dh=np.empty((N // 2, H), np.float32),
+                 dW=np.empty((V, H), np.float32)) for _ in range(2)]
+
+    def half(lo, hi):
+        b, hc = bufs[lo > 0], h[lo:hi]
+        np.matmul(hc, W.T, out=b["z"])
+        np.matmul(b["z"], W, out=b["dh"])
+        np.matmul(b["z"].T, hc, out=b["dW"])
+
+    n = round((3 * N * H * V) ** (1 / 3))  # a square product of (about) the same flops
+    a = r.standard_normal((n, n)).astype(np.float32)
+    c = np.empty_like(a)
+    jobs = [("output layer's three products (our two threads, BLAS one each)", lambda: threads.over_rows(half, N),
+             _blas.one_thread, 6 * N * H * V),
+            (f"square sgemm {n} x {n} x {n} (BLAS's own threads)", lambda: np.matmul(a, a, out=c),
+             contextlib.nullcontext, 2 * n ** 3)]
+    times = [[] for _ in jobs]
+    for _ in range(rounds):
+        for (name, job, context, flops), t in zip(jobs, times):
+            with context():
+                job()
+                t0 = time.perf_counter()
+                for _ in range(5):
+                    job()
+                t.append((time.perf_counter() - t0) / 5)
+    return {name: (1e3 * statistics.median(t), flops / statistics.median(t) / 1e9)
+            for (name, _, _, flops), t in zip(jobs, times)}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=100)
@@ -128,6 +171,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     corpus = penn_treebank()
     ours = unrolled_phases(args.steps, corpus)
+    gemms = output_gemms()  # before torch: its OpenMP threads spin for a while after it
     theirs = torch_phases(args.steps, corpus, PRESETS["zaremba-small"].params)
     lines = ["# A training step of the small PTB model, by phase", "",
              f"`python bench/ptb_profile.py --steps {args.steps}`, {time.strftime('%Y-%m-%d')}; torch {torch.__version__}, "
@@ -138,6 +182,9 @@ def main(argv=None):
     lines += ["", f"PyTorch, ms per step (operators' own time, mean of {args.steps} steps):", "",
               "| phase | ms |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.2f} |" for k, v in theirs.items()]
+    lines += ["", "The output layer's products alone (ms per step and GFLOP/s, median of 9 interleaved rounds):", "",
+              "| products | ms | GFLOP/s |", "| --- | ---: | ---: |"]
+    lines += [f"| {k} | {ms:.2f} | {rate:.0f} |" for k, (ms, rate) in gemms.items()]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

@@ -269,7 +269,7 @@ def _weight_grads(x, h_prev, da, da_h, wide, work=None):
         db_h = db if da_h is da else np.sum(a_h, axis=0, out=work.empty(14 + 4 * i, (GH,), x.dtype))
         parts[i] = (sx, sh, db, db_h)
 
-    threads.over_rows(rows, x.shape[0]) if wide else rows(0, x.shape[0])
+    threads.over_rows(rows, x.shape[0]) if wide and x.shape[0] >= 2 else rows(0, x.shape[0])  # halves: slots apart
     first, second = parts
     if second is not None:
         for mine, theirs in zip(first[:3] if da_h is da else first, second):

@@ -41,11 +41,12 @@ PRESETS = {
     "zaremba-medium": Preset("ptb", _zaremba(T=35, H=650, dropout=0.5, init_range=0.05, decay=1.2, decay_after=6,
                                              epochs=39),
                              "Zaremba et al. (2014) medium, regularized: validation 86.2, test 82.7"),
-    # The question: below the paper's medium in the time the untied one gets here (3 hours
-    # on 2 cores, about 18 of its 39 epochs). Two departures: the tie (Press & Wolf 2017), and the
-    # paper's annealing compressed into those 18 epochs -- the rate divided by 1.4 after each epoch
-    # past the fifth reaches 1% of its start by the last, where dividing by 1.2 past the sixth
-    # leaves 11% of it after 18 epochs (the paper's 39 epochs end at 0.2%).
+    # Below the paper's medium in the time the untied medium gets here (3 hours on 2 cores: about
+    # 18 of its 39 epochs)? Two departures: the tie (Press & Wolf 2017), and the paper's annealing
+    # compressed into those 18 epochs. Epoch e trains at gamma^(e - 1 - after) of the start
+    # (``optim.LRScheduler``): dividing by 1.4 after each epoch past the fifth trains the 18th at
+    # 1.8% of it, where the paper's division by 1.2 past the sixth would leave 13.5% there (its
+    # own 39th epoch trains at 0.29%).
     "medium-tied-3h": Preset("ptb", {**_zaremba(T=35, H=650, dropout=0.5, init_range=0.05, decay=1.4,
                                                 decay_after=5, epochs=18), "tie_weights": True},
                              "the medium model, its output weight tied to its embedding (Press & Wolf 2017), "
