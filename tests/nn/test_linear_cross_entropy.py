@@ -84,7 +84,7 @@ def test_matches_torch_cross_entropy_of_a_linear(dtype, rtol, split, chunks):
         assert np.abs(ours - theirs).max() <= rtol * scale, f"{name}: max diff {np.abs(ours - theirs).max():.3g}"
 
 
-def test_backward_scales_by_the_upstream_gradient_and_adds_into_grads():
+def test_backward_scales_by_the_upstream_gradient_and_adds_into_grads(split):
     lin, h, targets = problem(9, 5, 7, np.float64, seed=3)
     f = LinearCrossEntropy(lin)
     lin.zero_grad()
