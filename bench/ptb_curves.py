@@ -17,6 +17,7 @@ import json
 import pathlib
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 PAPER_MEDIUM = {"validation": 86.2, "test": 82.7}  # Zaremba, Sutskever & Vinyals (2014), Table 1
 
@@ -50,6 +51,9 @@ def main(argv=None):
     ax.axhline(PAPER_MEDIUM["validation"], color="black", ls=":", label="paper, medium: validation 86.2 (39 epochs)")
     ax.axhline(PAPER_MEDIUM["test"], color="gray", ls="--", label="paper, medium: test 82.7")
     ax.set_yscale("log")  # the first epochs (above 200) and the end (near 80) on one scale
+    ax.yaxis.set_major_locator(FixedLocator([70, 80, 90, 100, 120, 150, 200, 250]))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
     ax.set_title("Penn Treebank: our runs against Zaremba et al. (2014), medium")
