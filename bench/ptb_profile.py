@@ -2,9 +2,9 @@
 
 The model and the steps are ``bench/ptb_torch.py``'s (2 x 200 LSTM, V = 10,000, T = B = 20, SGD
 with clipping). unrolled's step is cut at the engine's own events: the forward with the fused
-output layer (``forward_loss``), the backward (``backward_loss``), the clip, the optimizer's
-step with the engine's finiteness check, and ``zero_grad`` timed apart. PyTorch's is read from
-``torch.profiler``: its operators' own time grouped as the output layer's products (``mm``,
+output layer (``forward_loss``), the backward (``backward_loss``), the clip with the optimizer's
+step and the engine's finiteness check (one pass where the clip is folded into the step), and
+``zero_grad`` timed apart. PyTorch's is read from ``torch.profiler``: its operators' own time grouped as the output layer's products (``mm``,
 ``addmm``), the LSTM (oneDNN's layers), the log-softmax, and the rest (the optimizer, clipping,
 zeroing, the embedding). Milliseconds per step, medians for unrolled, means for torch. Last, the
 output layer's three products on their own beside a square sgemm of the same flops: the floor
@@ -68,19 +68,17 @@ class Phases:
     def after_backward(self, trainer):
         self.marks["backward"] = time.perf_counter()
 
-    def after_clip(self, trainer):
-        self._add("clip", time.perf_counter() - self.marks["backward"])
-        self.marks["clip"] = time.perf_counter()
-
+    # no after_clip here: a hook there reads the gradients clipped, and the engine would then
+    # clip them apart instead of folding the clip into the step (``unrolled.train.trainer``)
     def after_step(self, trainer):
         now = time.perf_counter()
         self.in_step = False
-        self._add("optimizer step + finiteness check", now - self.marks["clip"])
+        self._add("clip + optimizer step + finiteness check", now - self.marks["backward"])
         self._add("whole step (events)", now - self.marks["start"])
 
 
-def unrolled_phases(steps: int, corpus) -> dict:
-    params = {**PRESETS["zaremba-small"].params, "max_steps": steps, "eval_every": 10 ** 9, "progress": False}
+def unrolled_phases(steps: int, corpus, lm_params) -> dict:
+    params = {**lm_params, "max_steps": steps, "eval_every": 10 ** 9, "progress": False}
     lm = LanguageModel(**params)
     probe = Phases(lm)
     lm.fit(corpus, hooks=[probe])
@@ -122,16 +120,15 @@ def torch_phases(steps: int, corpus, lm_params) -> dict:
     return out
 
 
-def output_gemms(rounds: int = 9) -> dict:
+def output_gemms(N: int = 400, H: int = 200, V: int = 10_000, rounds: int = 9) -> dict:
     """The output layer's three products of one step on their own, as the fused layer takes them
-    (z = h W^T, dh = dz W, dW = dz^T h; each of our two threads on half of the T B = 400 rows, BLAS
+    (z = h W^T, dh = dz W, dW = dz^T h; each of our two threads on half of the N = T B rows, BLAS
     held to one thread), and a square sgemm of the same flops split the same way: ms and GFLOP/s,
     medians of interleaved rounds. The floor under any step of this model on this machine."""
     from unrolled.fast import threads
     from unrolled.fast.kernels import _blas
 
     r = np.random.default_rng(0)
-    N, H, V = 400, 200, 10_000
     h = r.standard_normal((N, H)).astype(np.float32)
     W = r.standard_normal((V, H)).astype(np.float32)
     bufs = [dict(z=np.empty((N // 2, V), np.float32), dh=np.empty((N // 2, H), np.float32),
@@ -167,15 +164,23 @@ def output_gemms(rounds: int = 9) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results" / "ptb_profile.md")
+    p.add_argument("--preset", choices=("zaremba-small", "zaremba-medium"), default="zaremba-small",
+                   help="the small model (default) or the medium one, its dropout off in both as torch's twin has none")
+    p.add_argument("--out", type=pathlib.Path, default=None,
+                   help="the Markdown written (default results/ptb_profile.md, or ptb_profile_medium.md)")
     args = p.parse_args(argv)
+    small = args.preset == "zaremba-small"
+    out = args.out or pathlib.Path(__file__).parent / "results" / ("ptb_profile.md" if small else "ptb_profile_medium.md")
+    lm_params = {**PRESETS[args.preset].params, "dropout": 0.0}
     corpus = penn_treebank()
-    ours = unrolled_phases(args.steps, corpus)
-    gemms = output_gemms()  # before torch: its OpenMP threads spin for a while after it
-    theirs = torch_phases(args.steps, corpus, PRESETS["zaremba-small"].params)
-    lines = ["# A training step of the small PTB model, by phase", "",
-             f"`python bench/ptb_profile.py --steps {args.steps}`, {time.strftime('%Y-%m-%d')}; torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads.", "",
+    ours = unrolled_phases(args.steps, corpus, lm_params)
+    N, H = lm_params["seq_len"] * lm_params["batch_size"], lm_params["hidden_size"]
+    gemms = output_gemms(N, H)  # before torch: its OpenMP threads spin for a while after it
+    theirs = torch_phases(args.steps, corpus, lm_params)
+    lines = [f"# A training step of the {args.preset.split('-')[1]} PTB model, by phase", "",
+             f"`python bench/ptb_profile.py --steps {args.steps}" + ("" if small else f" --preset {args.preset}") +
+             f"`, {time.strftime('%Y-%m-%d')}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+             + ("." if small else "; dropout off in both."), "",
              f"unrolled, ms per step (median of {args.steps - 10} steps, the engine's events):", "",
              "| phase | ms |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.2f} |" for k, v in ours.items()]
@@ -187,7 +192,7 @@ def main(argv=None):
     lines += [f"| {k} | {ms:.2f} | {rate:.0f} |" for k, (ms, rate) in gemms.items()]
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.write_text(text)
+    out.write_text(text)
 
 
 if __name__ == "__main__":

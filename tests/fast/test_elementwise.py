@@ -86,3 +86,17 @@ def test_all_finite_finds_one_bad_entry_anywhere(n, dtype, bad, thread_count):
         b[k] = bad
         assert not elementwise.all_finite(b)
     assert not elementwise.all_finite(np.full((3, 2), bad, dtype)[:, ::2])  # a strided view: NumPy's check
+
+
+@pytest.mark.parametrize("n", [1, 9, elementwise.MIN_SPLIT + 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_scaled_finite_is_add_scaled_and_the_check(n, dtype, thread_count):
+    r = np.random.default_rng(n)
+    y, x = r.standard_normal(n).astype(dtype), r.standard_normal(n).astype(dtype)
+    want = y.copy()
+    elementwise.add_scaled(want, -0.3, x)
+    assert elementwise.add_scaled_finite(y, -0.3, x) and np.array_equal(y, want)  # the same values, bit for bit
+    x[n - 1] = np.inf
+    assert not elementwise.add_scaled_finite(y, -0.3, x)
+    x[n - 1], y[0] = 0.0, np.nan
+    assert not elementwise.add_scaled_finite(y, 1.0, x)

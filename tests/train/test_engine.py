@@ -249,3 +249,28 @@ def test_a_budget_spent_at_an_epoch_boundary_ends_the_run_cleanly(monkeypatch):
     trainer = Trainer(model, TrainConfig(**{**CONFIG, "epochs": 10, "max_seconds": 16}))
     history = trainer.fit(index_batches(N, 8), timed_step, timed_validate)
     assert trainer.out_of_time and [row["steps"] for row in history] == [5, 10] and clock["now"] == 16
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_clip_folded_into_the_step_trains_as_the_clip_itself(optimizer):
+    """Without an after_clip hook the engine hands the clip's coefficient to the step instead of
+    scaling the gradients; with one (which reads them clipped) it clips them first. The two runs
+    agree to round-off, and the clip acts in both (a tight bound changes the run)."""
+    from unrolled.train.hooks import on
+
+    def run(hooks, clip_norm=0.05):
+        model, step, validate = toy_task(dropout=0.0)
+        cfg = TrainConfig(**{**CONFIG, "epochs": 2, "momentum": 0.0, "optimizer": optimizer,
+                             "lr": 0.05 if optimizer == "sgd" else 1e-2, "clip_norm": clip_norm})
+        trainer = Trainer(model, cfg, hooks=hooks)
+        trainer.fit(index_batches(N, 8), step, validate)
+        return trainer, {k: v.copy() for k, v in model.params.items()}
+
+    seen = []
+    folded, a = run([])
+    clipped, b = run([on("after_clip", lambda t: seen.append(max(abs(g).max() for g in t.model.grads.values())))])
+    assert folded._fold_clip and not clipped._fold_clip and seen
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+    _, unclipped = run([], clip_norm=None)
+    assert not all(np.allclose(a[k], unclipped[k]) for k in a)

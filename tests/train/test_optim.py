@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")  # the oracle of every test here
 
 from unrolled.nn.module import Module
-from unrolled.train.optim import (SGD, Adam, AdamW, ExponentialLR, StepLR, clip_grad_norm_,
+from unrolled.train.optim import (SGD, Adam, AdamW, ExponentialLR, StepLR, clip_coefficient, clip_grad_norm_,
                             clip_grad_value_)
 
 SHAPES = {"weight_ih_l0": (4, 3), "weight_hh_l0": (4, 4), "bias_ih_l0": (4,)}
@@ -380,3 +380,41 @@ def test_shared_parameter_listed_twice_is_rejected():
     m = _model()
     with pytest.raises(ValueError, match="pass each Module once"):
         SGD([m, m], lr=0.1)
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", [(SGD, dict(lr=0.3)), (SGD, dict(lr=0.3, momentum=0.9)),
+                                             (Adam, dict(lr=0.01))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_step_with_grad_scale_is_a_clip_then_a_step(opt_cls, kwargs, dtype):
+    """step(grad_scale=coef) is clip_grad_norm_ followed by step(): the same parameters, to the
+    one rounding plain SGD saves (eta * coef rounded once instead of each g * coef)."""
+    g = {k: v.astype(dtype) for k, v in random_grads(5, 4.0).items()}
+    folded, clipped = make_model(initial_params()), make_model(initial_params())
+    for m in (folded, clipped):
+        for k in SHAPES:
+            m.params[k][...] = m.params[k].astype(dtype)
+            m.grads[k][...] = g[k]
+    total, coef = clip_coefficient(folded, 1.0)
+    assert coef < 1 and total == clip_grad_norm_(clipped, 1.0)
+    a, b = opt_cls(folded, **kwargs), opt_cls(clipped, **kwargs)
+    a.step(grad_scale=coef)
+    b.step()
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for k in SHAPES:
+        np.testing.assert_allclose(folded.params[k], clipped.params[k], rtol=tol, atol=tol)
+    plain = opt_cls is SGD and "momentum" not in kwargs
+    assert a.last_step_finite is (True if plain else None)  # plain SGD checked what it wrote
+
+
+def test_plain_sgd_says_when_its_step_made_a_parameter_non_finite():
+    model = make_model(initial_params())
+    for g in model.grads.values():
+        g[...] = 1.0
+    model.grads["weight_hh_l0"][1, 2] = np.inf
+    opt = SGD(model, lr=0.1)
+    opt.step()
+    assert opt.last_step_finite is False and not np.isfinite(model.params["weight_hh_l0"][1, 2])
+    model.grads["weight_hh_l0"][1, 2] = 0.0
+    model.params["weight_hh_l0"][1, 2] = 0.0
+    opt.step()
+    assert opt.last_step_finite is True

@@ -61,6 +61,16 @@ def add_scaled(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
     _over(lambda lo, hi: passes.add_scaled(fy, a, fx, lo, hi), fy.size)
 
 
+def add_scaled_finite(y: np.ndarray, alpha: float, x: np.ndarray) -> bool:
+    """``add_scaled``, then whether every entry of y is finite, in the same pass over y."""
+    fy, fx = _flat(y), _flat(x)
+    if fy is None or fx is None or fx.dtype != fy.dtype or x.shape != y.shape:
+        add_scaled(y, alpha, x)
+        return bool(np.isfinite(y).all())
+    a = fy.dtype.type(alpha)
+    return all(_over(lambda lo, hi: passes.add_scaled_finite(fy, a, fx, lo, hi), fy.size))
+
+
 def add_scaled_sum(y: np.ndarray, alpha: float, a: np.ndarray, b: np.ndarray) -> None:
     """y += alpha * (a + b) in place, alpha rounded to y's dtype: one pass over y where two
     ``add_scaled`` calls would read and write it twice."""

@@ -79,9 +79,20 @@ class Optimizer:
     def _validate(self) -> None:
         _require(self.lr >= 0, "lr", self.lr, "use a learning rate >= 0, such as 1e-3")
 
-    def step(self) -> None:
-        """Update every parameter in place from its current gradient."""
+    # Set by ``step``: True when the update itself checked that every parameter it wrote is
+    # finite (the engine then skips its own pass over them), None when it did not.
+    last_step_finite: bool | None = None
+
+    def step(self, grad_scale: float = 1.0) -> None:
+        """Update every parameter in place from its current gradient, times ``grad_scale``: a
+        clip's coefficient (``clip_coefficient``), which the engine hands over in place of
+        scaling the gradients where nothing reads them clipped. Here the gradients are scaled in
+        place first, as ``clip_grad_norm_`` would have; ``SGD`` folds it into its update."""
+        if grad_scale != 1.0:
+            for g in {id(g): g for _, _, g in self.entries}.values():  # a tied weight's gradient once
+                elementwise.scale(g, grad_scale)
         self.step_count += 1
+        self.last_step_finite = None
         for name, p, g in self.entries:
             self._update(p, g, self.state[name])
 
@@ -165,6 +176,21 @@ class SGD(Optimizer):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening=0; set momentum=0.9 "
                              "and dampening=0, or nesterov=False")
+
+    def step(self, grad_scale: float = 1.0) -> None:
+        """Plain SGD (no momentum, no weight decay): each parameter in one pass,
+        ``p <- p - (eta * grad_scale) g``, that also checks the result is finite
+        (``last_step_finite``); with ``grad_scale`` = a clip's coefficient this is the clipped
+        update without a pass that scales g (one rounding fewer: eta * coefficient is rounded to
+        the parameters' dtype once, instead of each product g * coefficient). Otherwise as every
+        optimizer."""
+        if self.momentum or self.weight_decay:
+            return super().step(grad_scale)
+        self.step_count += 1
+        finite = True
+        for _, p, g in self.entries:
+            finite = elementwise.add_scaled_finite(p, -self.lr * grad_scale, g) and finite
+        self.last_step_finite = finite
 
     def _update(self, p, g, state):
         d = g + self.weight_decay * p if self.weight_decay else g
@@ -276,16 +302,25 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
     """
     _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
     _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
-    arrays = list({id(g): g for g in _grad_arrays(grads)}.values())  # a tied weight's gradient once
-    if not arrays:
-        return 0.0
-    norms = [_norm(g, norm_type) for g in arrays]
-    total = float(np.linalg.norm(np.asarray(norms, dtype=np.float64), ord=norm_type))
-    coef = min(max_norm / (total + 1e-6), 1.0)
+    total, coef = clip_coefficient(grads, max_norm, norm_type)
     if coef < 1.0:
-        for g in arrays:
+        for g in {id(g): g for g in _grad_arrays(grads)}.values():  # a tied weight's gradient once
             elementwise.scale(g, coef)
     return total
+
+
+def clip_coefficient(grads, max_norm: float, norm_type: float = 2.0) -> tuple[float, float]:
+    """``(total, coef)``: the joint norm of the gradients and ``min(1, max_norm / (total + 1e-6))``,
+    what ``clip_grad_norm_`` scales them by, without scaling them (``Optimizer.step(grad_scale=coef)``
+    takes it instead)."""
+    _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
+    _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
+    arrays = list({id(g): g for g in _grad_arrays(grads)}.values())  # a tied weight's gradient once
+    if not arrays:
+        return 0.0, 1.0
+    norms = [_norm(g, norm_type) for g in arrays]
+    total = float(np.linalg.norm(np.asarray(norms, dtype=np.float64), ord=norm_type))
+    return total, min(max_norm / (total + 1e-6), 1.0)
 
 
 def clip_grad_value_(grads, clip_value: float) -> None:

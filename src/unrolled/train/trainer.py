@@ -23,6 +23,12 @@ One optimizer step, and the hooks (``unrolled.train.hooks``) at their points::
     optimizer.step(); steps += 1
     hooks: after_step
 
+Where no hook has ``after_clip``, nothing reads the gradients clipped, and the norm clip is folded
+into the update: ``clip_coefficient`` measures, ``optimizer.step(grad_scale=coef)`` takes it (plain
+SGD in its one pass, other optimizers by scaling the gradients first). A pass over every gradient
+fewer; the gradients then stay as the backward left them. The update is checked for nan/inf by
+the optimizer's own pass where it can (``Optimizer.last_step_finite``), else by one more read.
+
 One epoch: steps until the pass ends -- or, with ``config.eval_every``, that many steps read from
 passes back to back, so an epoch may end mid-pass and the next continues there -- or until
 ``config.max_steps`` or the time budget; then::
@@ -56,6 +62,7 @@ decisions that end an epoch or the run (time, early stopping) are taken together
 
 from __future__ import annotations
 
+import inspect
 import math
 import pathlib
 import signal
@@ -140,6 +147,10 @@ class Trainer:
         self.hooks = [check_hook(h) for h in hooks]
         if self.world.size > 1:  # data parallelism's one gradient sync, before any other hook sees them
             self.hooks.insert(0, AverageGradients(overlap=getattr(self.world, "overlap", False)))
+        # a hook at after_clip reads the gradients clipped: clip them then; else fold the clip into
+        # the step, where the optimizer's step takes a grad_scale (ours do; one of a user's may not)
+        self._fold_clip = not any(callable(getattr(h, "after_clip", None)) for h in self.hooks) and \
+            "grad_scale" in inspect.signature(self.optimizer.step).parameters
         # the same seed on every process: the global batches, and their order, do not depend on K
         self.rng = np.random.default_rng(c.seed)
         self.share = 1.0                     # K n_r / N of the step under way (AverageGradients)
@@ -247,11 +258,16 @@ class Trainer:
                 raise self._diverged(f"the training loss became {loss}", self.steps + 1)
             if c.clip_value is not None:
                 optim.clip_grad_value_(self.model, c.clip_value)
-            if c.clip_norm is not None:
-                optim.clip_grad_norm_(self.model, c.clip_norm)
-            self._call("after_clip")
-            self.optimizer.step()
-            bad = next((k for k, p in self.model.params.items() if not elementwise.all_finite(p)), None)
+            if c.clip_norm is not None and self._fold_clip:  # nothing reads them clipped: the step scales them
+                self.optimizer.step(grad_scale=optim.clip_coefficient(self.model, c.clip_norm)[1])
+            else:
+                if c.clip_norm is not None:
+                    optim.clip_grad_norm_(self.model, c.clip_norm)
+                self._call("after_clip")
+                self.optimizer.step()
+            checked = getattr(self.optimizer, "last_step_finite", None) is True  # its update checked what it wrote
+            bad = None if checked else next((k for k, p in self.model.params.items()
+                                             if not elementwise.all_finite(p)), None)
             if bad is not None:
                 raise self._diverged(f"the training diverged: the optimizer's step made {bad} nan/inf",
                                      self.steps + 1)

@@ -80,3 +80,26 @@ def all_finite(a, lo, hi):
     for j in range(LANES):
         total += acc[j]
     return total == 0
+
+
+@njit(**JIT)
+def add_scaled_finite(y, alpha, x, lo, hi):
+    """``add_scaled`` that also says whether every y[k] it wrote is finite (``all_finite``'s
+    test on the values as they are written): an optimizer's update and the engine's check of
+    its result in one pass over the parameter."""
+    zero = y.dtype.type(0)
+    acc = np.zeros(LANES, dtype=y.dtype)
+    n = lo + (hi - lo) // LANES * LANES
+    for k in range(lo, n, LANES):
+        for j in range(LANES):
+            v = y[k + j] + alpha * x[k + j]
+            y[k + j] = v
+            acc[j] += v * zero
+    total = zero
+    for k in range(n, hi):
+        v = y[k] + alpha * x[k]
+        y[k] = v
+        total += v * zero
+    for j in range(LANES):
+        total += acc[j]
+    return total == 0
