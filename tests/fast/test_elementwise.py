@@ -100,3 +100,13 @@ def test_add_scaled_finite_is_add_scaled_and_the_check(n, dtype, thread_count):
     assert not elementwise.add_scaled_finite(y, -0.3, x)
     x[n - 1], y[0] = 0.0, np.nan
     assert not elementwise.add_scaled_finite(y, 1.0, x)
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, elementwise.MIN_SPLIT + 3])
+def test_zero_fills_every_entry(n, thread_count):
+    y = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    elementwise.zero(y)
+    assert not y.any()
+    a = np.ones((4, 6))[:, ::2]  # strided: NumPy's fill
+    elementwise.zero(a)
+    assert not a.any()

@@ -16,6 +16,14 @@ def test_pack_lays_out_panels_of_two_vectors_of_columns_padded_with_zeros():
     assert not P[1, :, 4:].any()
 
 
+def test_pack_of_a_transposed_matrix_reads_its_rows_and_lays_out_the_same_panels():
+    """W_hh.T (a view, not contiguous) packs to the same P as its contiguous copy, padding included."""
+    NR = packed.NR
+    for N in (NR, 2 * NR + 5, 3):
+        W = np.random.default_rng(N).standard_normal((N, 7)).astype(np.float32)  # (N, K), as W_hh (G*H, H)
+        assert np.array_equal(packed.pack(W.T), packed.pack(np.ascontiguousarray(W.T)))
+
+
 @settings(max_examples=60, deadline=None)
 @given(B=st.integers(1, 11), K=st.integers(1, 40), N=st.integers(1, 70), seed=st.integers(0, 2**16),
        dtype=st.sampled_from([np.float32, np.float64]), data=st.data())

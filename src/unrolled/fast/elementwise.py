@@ -91,6 +91,16 @@ def all_finite(a: np.ndarray) -> bool:
     return all(_over(lambda lo, hi: passes.all_finite(f, lo, hi), f.size))
 
 
+def zero(y: np.ndarray) -> None:
+    """y[...] = 0 in place (a gradient before the backward adds into it), both halves of a large
+    array at once: one core alone does not fill memory as fast as two."""
+    f = _flat(y)
+    if f is None:
+        y.fill(0)
+        return
+    _over(lambda lo, hi: passes.zero(f, lo, hi), f.size)
+
+
 def scale(y: np.ndarray, alpha: float) -> None:
     """y *= alpha in place."""
     f = _flat(y)

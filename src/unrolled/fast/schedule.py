@@ -60,13 +60,14 @@ def _recurrent_weights(W_hh, how, work, reuse):
     if reuse and kept is not None and kept[1] == how and kept[0].shape == W_hh.shape and \
             kept[0].dtype == W_hh.dtype and np.array_equal(kept[0], W_hh):
         return kept[2], kept[3]
-    W_hhT = np.ascontiguousarray(W_hh.T)
+    if how == loops.PACKED:  # the packed loop reads only P, packed from W_hh's rows: no transposed copy
+        W_hhT = np.empty((0, 0), dtype=W_hh.dtype)
+    else:
+        W_hhT = np.ascontiguousarray(W_hh.T)
     if not reuse:
         work.kept.pop("W_hh", None)
-        return W_hhT, _packed(W_hhT, how, work, 7)
-    P = _packed(W_hhT, how, Workspace(), 7)  # its own array: the workspace's slot is reused by training calls
-    if how == loops.PACKED:
-        W_hhT = np.empty((0, 0), dtype=W_hh.dtype)  # the packed loop reads only P: keep no second copy
+        return W_hhT, _packed(W_hh.T, how, work, 7)
+    P = _packed(W_hh.T, how, Workspace(), 7)  # its own array: the workspace's slot is reused by training calls
     work.kept["W_hh"] = (W_hh.copy(), how, W_hhT, P)
     return W_hhT, P
 

@@ -25,6 +25,7 @@ import pathlib
 
 import numpy as np
 
+from unrolled.fast import elementwise
 from unrolled.files import load_store, save_store
 
 FORMAT = "unrolled.module/1"
@@ -141,8 +142,8 @@ class Module:
     grad_buckets: tuple[str, ...] = ()  # children whose backward ends early, in order (gradients_final)
 
     def zero_grad(self) -> None:
-        for g in self.grads.values():
-            g.fill(0.0)
+        for g in {id(g): g for g in self.grads.values()}.values():  # a tied weight's gradient once
+            elementwise.zero(g)
 
     def gradients_final(self, child: str) -> None:
         """Say, from inside ``backward``, that the gradients of ``child`` are complete: with

@@ -101,8 +101,8 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every gradient to zero in place (backward accumulates with ``+=``)."""
-        for _, _, g in self.entries:
-            g.fill(0.0)
+        for g in {id(g): g for _, _, g in self.entries}.values():  # a tied weight's gradient once
+            elementwise.zero(g)
 
     def state_dict(self) -> dict:
         """Copies of the buffers plus JSON-serialisable metadata, enough for an exact resume."""

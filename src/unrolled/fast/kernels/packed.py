@@ -60,12 +60,18 @@ L1_BYTES = 1 << 15  # the share of the first-level data cache a block of a panel
 
 
 def pack(M: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """M (K, N) -> P (ceil(N / NR), K, NR): panels of NR columns, zero-padded (into ``out``)."""
+    """M (K, N) -> P (ceil(N / NR), K, NR): panels of NR columns, zero-padded (into ``out``).
+
+    M may be the transpose of a C-contiguous W (N, K), as ``W_hh.T`` is: its panels are then read
+    from W's rows, P[p] = W[NR p : NR p + NR].T, with no contiguous copy of M made first."""
     K, N = M.shape
     panels = -(-N // NR)
     P = np.empty((panels, K, NR), dtype=M.dtype) if out is None else out
     full = N // NR
-    P[:full] = M[:, :full * NR].reshape(K, full, NR).transpose(1, 0, 2)
+    if not M.flags.c_contiguous and M.T.flags.c_contiguous:  # M = W.T
+        P[:full] = M.T[:full * NR].reshape(full, NR, K).transpose(0, 2, 1)
+    else:
+        P[:full] = M[:, :full * NR].reshape(K, full, NR).transpose(1, 0, 2)
     if full < panels:
         P[full] = 0
         P[full, :, :N - full * NR] = M[:, full * NR:]

@@ -103,3 +103,11 @@ def add_scaled_finite(y, alpha, x, lo, hi):
     for j in range(LANES):
         total += acc[j]
     return total == 0
+
+
+@njit(**JIT)
+def zero(y, lo, hi):
+    """y[lo:hi] = 0 in place."""
+    z = y.dtype.type(0)
+    for k in range(lo, hi):
+        y[k] = z
