@@ -163,16 +163,17 @@ def test_only_the_main_process_writes_checkpoints_and_logs(tmp_path):
 
 def test_every_process_stops_when_any_runs_out_of_time():
     """The local clock has plenty of time left, but the other process's clock runs out at the
-    7th agreement: before epoch 1 (call 1), before steps 2-5 (calls 2-5), before epoch 2 (call
-    6), before its step 2 (call 7). Both stop after step 6."""
+    8th agreement: the clip's path at construction (call 1), before epoch 1 (call 2), before
+    steps 2-5 (calls 3-6), before epoch 2 (call 7), before its step 2 (call 8). Both stop after
+    step 6."""
     model, step, validate, *_ = stream_task()
-    world = FakeWorld(time_up_at_call=7)
+    world = FakeWorld(time_up_at_call=8)
     trainer = Trainer(model, TrainConfig(**{**BASE, "epochs": 5, "max_seconds": 1e9}), world=world)
     history = trainer.fit(in_order, step, validate)
     assert trainer.out_of_time and [r["steps"] for r in history] == [5, 6]
     world = FakeWorld(time_up_at_call=1)
     Trainer(model, TrainConfig(**BASE), world=world).fit(in_order, step, validate)
-    assert world.calls["agree_any"] == 0  # no budget: nothing to agree on, no collective per step
+    assert world.calls["agree_any"] == 1  # the clip's path, once; no budget: no collective per step
 
 
 def test_early_stopping_follows_the_main_process():

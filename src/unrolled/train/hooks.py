@@ -16,7 +16,8 @@ EVENTS = (
     "before_step",     # gradients zeroed, the step's forward and backward about to run
     "after_backward",  # gradients of this step complete and not yet clipped: synchronise, probe
     "after_clip",      # gradients clipped (as configured), the optimizer not yet stepped: probes
-    "after_step",      # parameters updated, trainer.steps counts this step
+    "after_step",      # parameters updated, trainer.steps counts this step (gradients clipped only if
+                       # an after_clip hook exists or the optimizer scales them: the trainer's docstring)
     "after_epoch",     # validated and scheduled, trainer.history[-1] is the row; before the checkpoint
 )
 

@@ -7,7 +7,9 @@ every parameter matrix moves against its gradient,
 
 ``SGD`` adds momentum, Nesterov and L2 weight decay; ``Adam`` / ``AdamW`` rescale each step by
 running moments of the gradient. Parameters are updated in place (models keep references to
-them) and keep their dtype; gradients are read, never changed, by ``step``. ``clip_grad_norm_``
+them) and keep their dtype; gradients are read, never changed, by ``step`` (but for
+``step(grad_scale=c)``, which scales them in place first unless the optimizer folds ``c`` into
+its update, as plain SGD does). ``clip_grad_norm_``
 is the usual answer to the exploding gradients that seed 004 (section 9) warns about.
 """
 
@@ -184,7 +186,7 @@ class SGD(Optimizer):
         update without a pass that scales g (one rounding fewer: eta * coefficient is rounded to
         the parameters' dtype once, instead of each product g * coefficient). Otherwise as every
         optimizer."""
-        if self.momentum or self.weight_decay:
+        if self.momentum or self.weight_decay or type(self)._update is not SGD._update:  # a subclass's own update
             return super().step(grad_scale)
         self.step_count += 1
         finite = True

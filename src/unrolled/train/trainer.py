@@ -23,11 +23,14 @@ One optimizer step, and the hooks (``unrolled.train.hooks``) at their points::
     optimizer.step(); steps += 1
     hooks: after_step
 
-Where no hook has ``after_clip``, nothing reads the gradients clipped, and the norm clip is folded
-into the update: ``clip_coefficient`` measures, ``optimizer.step(grad_scale=coef)`` takes it (plain
-SGD in its one pass, other optimizers by scaling the gradients first). A pass over every gradient
-fewer; the gradients then stay as the backward left them. The update is checked for nan/inf by
-the optimizer's own pass where it can (``Optimizer.last_step_finite``), else by one more read.
+Where no hook has ``after_clip`` (on any process), nothing reads the gradients clipped, and the
+norm clip is handed to the update: ``clip_coefficient`` measures, ``optimizer.step(grad_scale=coef)``
+takes it. Plain SGD folds it into its one pass over each parameter, leaving the gradients as the
+backward left them (a pass over every gradient fewer); other optimizers scale the gradients in
+place first, as the clip would have. The two paths round differently (eta * coef once, against
+each g * coef), so adding or removing an ``after_clip`` hook between a run and its resume changes
+the run at round-off. The update is checked for nan/inf by the optimizer's own pass where it can
+(``Optimizer.last_step_finite``), else by one more read.
 
 One epoch: steps until the pass ends -- or, with ``config.eval_every``, that many steps read from
 passes back to back, so an epoch may end mid-pass and the next continues there -- or until
@@ -121,6 +124,14 @@ class _DeferredInterrupt:
         return False
 
 
+def _takes_grad_scale(optimizer) -> bool:
+    """Does ``optimizer.step`` take ``grad_scale`` (ours do; a user's own optimizer may not)?"""
+    try:
+        return "grad_scale" in inspect.signature(optimizer.step).parameters
+    except (TypeError, ValueError):  # no signature to read
+        return False
+
+
 class Trainer:
     """Trains ``model`` with a task's ``batches`` / ``step`` / ``validate``; see the module docstring.
 
@@ -149,8 +160,9 @@ class Trainer:
             self.hooks.insert(0, AverageGradients(overlap=getattr(self.world, "overlap", False)))
         # a hook at after_clip reads the gradients clipped: clip them then; else fold the clip into
         # the step, where the optimizer's step takes a grad_scale (ours do; one of a user's may not)
-        self._fold_clip = not any(callable(getattr(h, "after_clip", None)) for h in self.hooks) and \
-            "grad_scale" in inspect.signature(self.optimizer.step).parameters
+        # (agreed by every process: one that clipped apart would round its parameters differently)
+        self._fold_clip = not self.world.agree_any(any(callable(getattr(h, "after_clip", None)) for h in self.hooks)
+                                                   or not _takes_grad_scale(self.optimizer))
         # the same seed on every process: the global batches, and their order, do not depend on K
         self.rng = np.random.default_rng(c.seed)
         self.share = 1.0                     # K n_r / N of the step under way (AverageGradients)
@@ -258,6 +270,7 @@ class Trainer:
                 raise self._diverged(f"the training loss became {loss}", self.steps + 1)
             if c.clip_value is not None:
                 optim.clip_grad_value_(self.model, c.clip_value)
+            self.optimizer.last_step_finite = None  # only this step's own check counts
             if c.clip_norm is not None and self._fold_clip:  # nothing reads them clipped: the step scales them
                 self.optimizer.step(grad_scale=optim.clip_coefficient(self.model, c.clip_norm)[1])
             else:
