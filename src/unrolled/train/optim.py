@@ -91,7 +91,7 @@ class Optimizer:
         scaling the gradients where nothing reads them clipped. Here the gradients are scaled in
         place first, as ``clip_grad_norm_`` would have; ``SGD`` folds it into its update."""
         if grad_scale != 1.0:
-            for g in {id(g): g for _, _, g in self.entries}.values():  # a tied weight's gradient once
+            for _, _, g in self.entries:  # distinct arrays: _collect lists a tied weight once
                 elementwise.scale(g, grad_scale)
         self.step_count += 1
         self.last_step_finite = None
@@ -103,7 +103,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every gradient to zero in place (backward accumulates with ``+=``)."""
-        for g in {id(g): g for _, _, g in self.entries}.values():  # a tied weight's gradient once
+        for _, _, g in self.entries:  # distinct arrays: _collect lists a tied weight once
             elementwise.zero(g)
 
     def state_dict(self) -> dict:
@@ -273,6 +273,11 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
+def _distinct_grads(grads) -> list[np.ndarray]:
+    """``_grad_arrays`` with a tied weight's gradient (one array under two keys) listed once."""
+    return list({id(g): g for g in _grad_arrays(grads)}.values())
+
+
 def _grad_arrays(grads) -> list[np.ndarray]:
     """Gradient arrays from a dict, a Module-like object with ``.grads``, or a list of those."""
     if isinstance(grads, dict):
@@ -302,11 +307,9 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0) -> float:
     As ``torch.nn.utils.clip_grad_norm_``: ``total = ||(||g_1||, ..., ||g_n||)||_p`` and every
     ``g *= min(1, max_norm / (total + 1e-6))``. Returns ``total``, the norm before clipping.
     """
-    _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
-    _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
     total, coef = clip_coefficient(grads, max_norm, norm_type)
     if coef < 1.0:
-        for g in {id(g): g for g in _grad_arrays(grads)}.values():  # a tied weight's gradient once
+        for g in _distinct_grads(grads):
             elementwise.scale(g, coef)
     return total
 
@@ -317,7 +320,7 @@ def clip_coefficient(grads, max_norm: float, norm_type: float = 2.0) -> tuple[fl
     takes it instead)."""
     _require(max_norm > 0, "max_norm", max_norm, "use a positive threshold such as 1.0 or 5.0")
     _require(norm_type > 0, "norm_type", norm_type, "use 2.0, 1.0 or math.inf")
-    arrays = list({id(g): g for g in _grad_arrays(grads)}.values())  # a tied weight's gradient once
+    arrays = _distinct_grads(grads)
     if not arrays:
         return 0.0, 1.0
     norms = [_norm(g, norm_type) for g in arrays]
