@@ -31,6 +31,12 @@ from unrolled.files import load_store, save_store
 FORMAT = "unrolled.module/1"
 
 
+def distinct(arrays) -> list[np.ndarray]:
+    """Each array once, in order: a tied weight is one array under two keys, and its gradient is
+    zeroed, measured and stepped once."""
+    return list({id(a): a for a in arrays}.values())
+
+
 class Module:
     """Base class: parameters and child modules by name, ``train()`` / ``eval()``, state dicts."""
 
@@ -124,7 +130,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """Parameters counted once each (a tied array appears under two keys)."""
-        return int(sum(p.size for p in {id(p): p for p in self.params.values()}.values()))
+        return int(sum(p.size for p in distinct(self.params.values())))
 
     # -- modes ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -142,7 +148,7 @@ class Module:
     grad_buckets: tuple[str, ...] = ()  # children whose backward ends early, in order (gradients_final)
 
     def zero_grad(self) -> None:
-        for g in {id(g): g for g in self.grads.values()}.values():  # a tied weight's gradient once
+        for g in distinct(self.grads.values()):
             elementwise.zero(g)
 
     def gradients_final(self, child: str) -> None:

@@ -11,6 +11,7 @@ What a hook may read: ``trainer.model`` (and its ``grads``), ``trainer.loss`` (t
 from __future__ import annotations
 
 from unrolled.fast import elementwise
+from unrolled.nn.module import distinct
 
 EVENTS = (
     "before_step",     # gradients zeroed, the step's forward and backward about to run
@@ -53,7 +54,7 @@ def check_hook(hook):
 def grad_norm(model) -> float:
     """The joint L2 norm of every gradient of ``model`` (what ``clip_grad_norm_`` measures: a tied
     weight's gradient, under two keys, once), in float64."""
-    return elementwise.norm2({id(g): g for g in model.grads.values()}.values())
+    return elementwise.norm2(distinct(model.grads.values()))
 
 
 class GradNormProbe:

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from unrolled.fast import elementwise
+from unrolled.nn.module import distinct
 
 
 def _pair(obj):
@@ -275,7 +276,7 @@ class AdamW(Adam):
 
 def _distinct_grads(grads) -> list[np.ndarray]:
     """``_grad_arrays`` with a tied weight's gradient (one array under two keys) listed once."""
-    return list({id(g): g for g in _grad_arrays(grads)}.values())
+    return distinct(_grad_arrays(grads))
 
 
 def _grad_arrays(grads) -> list[np.ndarray]:
